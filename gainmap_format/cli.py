@@ -1,0 +1,264 @@
+"""The ``gainmap`` command: encode, decode, info and demo, each a thin layer over the API.
+
+Exit status: 0 on success, 1 when the library rejects an input (the message says why and
+where), 2 for wrong command-line arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import codec
+from .colour import PRIMARIES
+from .container import ACTIVATION_CODES, HIDDEN_WIDTHS, RESIDUAL_CODES, TRANSFER_CODES, GainMapMetadata
+from .errors import GainmapError, NoGainMapError
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"quality {value} is outside 1-100")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WxH, e.g. 768x512") from None
+    if not (1 <= width <= 8192 and 1 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 1x1 and 8192x8192")
+    return width, height
+
+
+def _add_encode(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("encode", help="encode an HDR image (OpenEXR or Radiance) as a gain-map JPEG")
+    parser.add_argument("hdr", type=Path, help="linear HDR input: .exr or .hdr")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output JPEG")
+    parser.add_argument("--sdr", type=Path, help="SDR base: a JPEG (kept byte for byte) or PNG (encoded at --quality)")
+    parser.add_argument("--residual", choices=list(RESIDUAL_CODES), default="gamma", help="residual kind (default gamma)")
+    parser.add_argument("--hidden", type=int, choices=HIDDEN_WIDTHS, default=16, help="hidden width (default 16)")
+    parser.add_argument("--activation", choices=list(ACTIVATION_CODES), default="sine", help="default sine")
+    parser.add_argument("--iterations", type=_positive_int, default=1000, help="fitting steps (default 1000)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="fitting device")
+    parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling (default 0)")
+    parser.add_argument("--quality", type=_quality, default=95, help="JPEG quality of a base encoded here (default 95)")
+    parser.add_argument(
+        "--sdr-transfer", choices=list(TRANSFER_CODES), default="gamma2.4",
+        help="how the base's code values map to light (default gamma2.4, as the default tone curve writes)",
+    )
+    parser.add_argument(
+        "--white-luminance", type=_positive_float, default=None,
+        help="cd/m² of HDR value 1.0 when the file does not say (default 100, SDR reference white)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def _add_decode(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("decode", help="decode a gain-map JPEG to a linear OpenEXR file")
+    parser.add_argument("input", type=Path, help="gain-map JPEG")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output .exr: BT.2020, cd/m², whiteLuminance 1")
+    parser.add_argument("--half", action="store_true", help="write 16-bit half floats instead of 32-bit")
+
+
+def _add_info(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("info", help="say what a JPEG holds")
+    parser.add_argument("input", type=Path, help="a JPEG")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("demo", help="encode and decode a generated HDR scene; print quality and size")
+    parser.add_argument("--size", type=_size, default=(768, 512), help="scene size WxH (default 768x512)")
+    parser.add_argument("--iterations", type=_positive_int, default=1000, help="fitting steps (default 1000)")
+    parser.add_argument("-o", "--output", type=Path, help="also write the JPEG here")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gainmap`` command."""
+    parser = argparse.ArgumentParser(prog="gainmap", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_encode(commands)
+    _add_decode(commands)
+    _add_info(commands)
+    _add_demo(commands)
+    return parser
+
+
+def _progress_bar(total: int, quiet: bool) -> tuple[Callable[[int, int, float], None] | None, Callable[[], None]]:
+    if quiet:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc="fitting", unit="step", file=sys.stderr, leave=False)
+
+    def update(step: int, _total: int, loss: float) -> None:
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=f"{loss:.2e}")
+
+    return update, bar.close
+
+
+def _encode_options(args: argparse.Namespace) -> codec.EncodeOptions:
+    return codec.EncodeOptions(
+        residual=args.residual,
+        hidden_width=args.hidden,
+        activation=args.activation,
+        iterations=args.iterations,
+        seed=args.seed,
+        device=args.device,
+        quality=args.quality,
+        sdr_transfer=args.sdr_transfer,
+    )
+
+
+def _run_encode(args: argparse.Namespace) -> int:
+    progress, close = _progress_bar(args.iterations, args.quiet)
+    try:
+        result = codec.encode_file(
+            args.hdr,
+            args.output,
+            sdr_path=args.sdr,
+            white_luminance=args.white_luminance,
+            options=_encode_options(args),
+            progress=progress,
+        )
+    finally:
+        close()
+    if not args.quiet:
+        print(
+            f"wrote {args.output}: {len(result.jpeg)} bytes, gain map {result.metadata_bytes} bytes, "
+            f"fit {result.fit_seconds:.1f} s on {result.device}, loss {result.fit_loss:.3e}"
+        )
+    return EXIT_OK
+
+
+def _run_decode(args: argparse.Namespace) -> int:
+    decoded = codec.decode_file(args.input, args.output, half=args.half)
+    height, width, _ = decoded.pq.shape
+    peak = decoded.metadata.peak_luminance
+    print(f"wrote {args.output}: {width}x{height}, BT.2020 linear cd/m², peak {peak:.0f} cd/m²")
+    return EXIT_OK
+
+
+def metadata_summary(metadata: GainMapMetadata, container_bytes: int, graph_bytes: int) -> dict:
+    """The facts ``gainmap info`` reports, as a JSON-ready dict."""
+    return {
+        "gain_map": "gainmlp",
+        "format_version": "{}.{}".format(*metadata.writer_version),
+        "residual": metadata.residual,
+        "network": {
+            "hidden_width": metadata.hidden_width,
+            "hidden_layers": 2,
+            "activation": metadata.activation,
+            "frequencies": metadata.frequencies,
+            "graph_bytes": graph_bytes,
+        },
+        "container_bytes": container_bytes,
+        "width": metadata.width,
+        "height": metadata.height,
+        "base": {"transfer": metadata.base_transfer, "primaries": metadata.base_primaries},
+        "hdr_headroom_log2": round(metadata.alternate_headroom, 4),
+        "hdr_peak_cd_m2": round(metadata.peak_luminance, 1),
+        "sdr_white_cd_m2": metadata.sdr_white_luminance,
+    }
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    try:
+        container = codec.read_container(args.input)
+    except NoGainMapError:
+        if args.json:
+            print(json.dumps({"file": str(args.input), "gain_map": None}))
+        else:
+            print(f"{args.input}: a valid JPEG with no GainMLP gain map")
+        return EXIT_OK
+    summary = metadata_summary(container.metadata, container.size, len(container.graph))
+    if args.json:
+        print(json.dumps({"file": str(args.input), **summary}, indent=2))
+        return EXIT_OK
+    network = summary["network"]
+    print(f"{args.input}: GainMLP gain map, format {summary['format_version']}")
+    print(f"  residual     {summary['residual']} map")
+    print(f"  network      2 x {network['hidden_width']} {network['activation']}, graph {network['graph_bytes']} bytes")
+    print(f"  container    {summary['container_bytes']} bytes")
+    print(f"  image        {summary['width']}x{summary['height']}, base {metadata_base(container.metadata)}")
+    print(f"  headroom     {summary['hdr_headroom_log2']} stops (peak {summary['hdr_peak_cd_m2']} cd/m²)")
+    return EXIT_OK
+
+
+def metadata_base(metadata: GainMapMetadata) -> str:
+    """The base's colour interpretation in words."""
+    return f"{metadata.base_primaries} {metadata.base_transfer}"
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .metrics import pq_psnr
+    from .residual import hdr_to_pq
+    from .scenes import hdr_scene
+
+    width, height = args.size
+    hdr = hdr_scene(height, width)
+    options = codec.EncodeOptions(iterations=args.iterations)
+    progress, close = _progress_bar(args.iterations, quiet=False)
+    start = time.perf_counter()
+    try:
+        result = codec.encode(hdr, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, options=options,
+                              progress=progress)
+    finally:
+        close()
+    encode_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = codec.decode(result.jpeg)
+    decode_seconds = time.perf_counter() - start
+    psnr = pq_psnr(hdr_to_pq(hdr, PRIMARIES["bt2020"], 1.0), decoded.pq)
+    if args.output:
+        from .atomic import write_bytes
+
+        write_bytes(args.output, result.jpeg)
+    print(f"scene        {width}x{height} generated HDR, peak {float(hdr.max()):.0f} cd/m²")
+    print(f"file         {len(result.jpeg)} bytes JPEG, of which gain map {result.metadata_bytes} bytes")
+    print(f"quality      PQ-PSNR {psnr:.2f} dB (decoded HDR against the original)")
+    print(f"time         encode {encode_seconds:.1f} s ({args.iterations} steps on {result.device}), "
+          f"decode {decode_seconds:.2f} s")
+    return EXIT_OK
+
+
+_COMMANDS = {"encode": _run_encode, "decode": _run_decode, "info": _run_info, "demo": _run_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except GainmapError as exc:
+        print(f"gainmap: error: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

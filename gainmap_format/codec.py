@@ -1,0 +1,410 @@
+"""The public encode/decode API: HDR in, one JPEG out, HDR back.
+
+``encode`` places the HDR and the SDR base in the BT.2020 PQ domain, computes the residual
+map, fits the network (torch, imported only here and only when encoding), exports the graph,
+wraps it in a container and inserts that into the base JPEG without re-encoding it.
+``decode`` reads the container, checks the graph against the spec's contract, runs it with
+ONNX Runtime over the decoded base and applies the residual.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from . import container as ctr
+from .atomic import write_bytes
+from .colour import PRIMARIES, Chromaticities, PrimariesName, TransferName
+from .errors import ContainerError, InputError, JpegError, NoGainMapError
+from .graph import build_graph, check_graph
+from .jpeg import is_jpeg, parse_jpeg, replace_segments
+from .residual import (
+    EPSILON,
+    SDR_WHITE_LUMINANCE,
+    Normalisation,
+    apply_residual,
+    display_weight,
+    hdr_to_pq,
+    pq_to_linear,
+    residual_map,
+    sdr_to_pq,
+    weight_residual,
+)
+from .runtime import predict_residual
+from .tonemap import default_sdr
+
+Source = bytes | str | os.PathLike[str]
+
+#: Largest base image, in pixels, that encode or decode accepts; checked before allocating.
+MAX_PIXELS = 1 << 27
+
+#: cd/m² of HDR value 1.0 when the HDR file does not say (EXR without whiteLuminance, .hdr).
+DEFAULT_WHITE_LUMINANCE = SDR_WHITE_LUMINANCE
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Everything ``encode`` can be told; the defaults are the paper's Gamma-MLP.
+
+    Attributes:
+        residual: "gamma" (exponential residual) or "gain" (multiplicative).
+        hidden_width: neurons per hidden layer: 8, 16, 32, 64 or 128.
+        activation: "sine" or "relu".
+        iterations: fitting steps.
+        batch_size: random pixels per step.
+        learning_rate: Adam's learning rate.
+        seed: seeds initialisation and sampling; the same seed gives the same file.
+        device: "auto", "cpu" or "cuda".
+        quality: JPEG quality (1-100) used when this library encodes the base.
+        sdr_transfer: how the base's code values turn into light ("gamma2.4", "srgb").
+        sdr_primaries: the base's primaries.
+    """
+
+    residual: ctr.ResidualKind = "gamma"
+    hidden_width: int = 16
+    activation: ctr.Activation = "sine"
+    iterations: int = 1000
+    batch_size: int = 65536
+    learning_rate: float = 1e-2
+    seed: int = 0
+    device: str = "auto"
+    quality: int = 95
+    sdr_transfer: TransferName = "gamma2.4"
+    sdr_primaries: PrimariesName = "bt709"
+
+    def __post_init__(self) -> None:
+        """Reject bad options before any work starts."""
+        if self.residual not in ctr.RESIDUAL_CODES:
+            raise InputError(f"residual {self.residual!r} is not 'gamma' or 'gain'")
+        if not 1 <= self.quality <= 100:
+            raise InputError(f"JPEG quality {self.quality} is outside 1-100")
+        if self.sdr_transfer not in ctr.TRANSFER_CODES:
+            raise InputError(f"SDR transfer {self.sdr_transfer!r} is not one of {list(ctr.TRANSFER_CODES)}")
+        if self.sdr_primaries not in ctr.PRIMARIES_CODES:
+            raise InputError(f"SDR primaries {self.sdr_primaries!r} are not one of {list(ctr.PRIMARIES_CODES)}")
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """What ``encode`` made.
+
+    Attributes:
+        jpeg: the whole output file.
+        metadata: the container's metadata.
+        metadata_bytes: bytes of every APP segment added, markers and headers included.
+        fit_seconds: wall time of the fit.
+        fit_loss: final training MSE on the normalised residual.
+        device: torch device the fit ran on.
+    """
+
+    jpeg: bytes
+    metadata: ctr.GainMapMetadata
+    metadata_bytes: int
+    fit_seconds: float
+    fit_loss: float
+    device: str
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded HDR rendition and what it came from.
+
+    Attributes:
+        pq: float32 (H, W, 3), BT.2020 PQ code values in [0, 1].
+        sdr: uint8 (H, W, 3), the base image as decoded.
+        metadata: the container's metadata.
+    """
+
+    pq: np.ndarray
+    sdr: np.ndarray
+    metadata: ctr.GainMapMetadata = field(repr=False)
+
+    def linear(self, reference: Literal["sdr-white", "absolute"] = "sdr-white") -> np.ndarray:
+        """Linear BT.2020 light.
+
+        Args:
+            reference: "sdr-white" for 1.0 = SDR reference white; "absolute" for cd/m².
+
+        Returns:
+            float32 (H, W, 3).
+        """
+        if reference == "absolute":
+            return pq_to_linear(self.pq, 1.0)
+        if reference == "sdr-white":
+            return pq_to_linear(self.pq, self.metadata.sdr_white_luminance)
+        raise InputError(f"reference {reference!r} is not 'sdr-white' or 'absolute'")
+
+
+def _read_source(source: Source) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+
+
+def decode_base(jpeg: bytes) -> np.ndarray:
+    """Decode a JPEG's primary image to 8-bit RGB with Pillow.
+
+    Returns:
+        uint8 (H, W, 3).
+    """
+    try:
+        with Image.open(io.BytesIO(jpeg), formats=["JPEG"]) as image:
+            _check_size(image.size, "JPEG base image")
+            # CMYK and YCCK have no single standard conversion to RGB, so decoders would differ.
+            if image.mode not in ("RGB", "L"):
+                raise JpegError(
+                    f"the JPEG base image has mode {image.mode}; only greyscale and colour (YCbCr) are supported"
+                )
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise JpegError(f"cannot decode the JPEG base image: {exc}") from exc
+
+
+def _check_size(size: tuple[int, int], what: str) -> None:
+    width, height = size
+    if width < 1 or height < 1 or width * height > MAX_PIXELS:
+        raise InputError(f"{what} is {width}x{height}; sizes from 1x1 to {MAX_PIXELS} pixels are supported")
+
+
+def _encode_base(code: np.ndarray, quality: int) -> bytes:
+    """Encode the base at 4:4:4: chroma subsampling error would become HDR colour error."""
+    buffer = io.BytesIO()
+    Image.fromarray(code, "RGB").save(buffer, "JPEG", quality=quality, subsampling=0, optimize=True)
+    return buffer.getvalue()
+
+
+def _prepare_base(sdr: bytes | np.ndarray | None, hdr_pq: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
+    """The base JPEG bytes and their decoded pixels, from whatever SDR the caller gave."""
+    if sdr is None:
+        base = _encode_base(default_sdr(hdr_pq), quality)
+    elif isinstance(sdr, np.ndarray):
+        if sdr.dtype != np.uint8 or sdr.ndim != 3 or sdr.shape[2] != 3:
+            raise InputError(f"SDR array must be uint8 (H, W, 3), got {sdr.dtype} {sdr.shape}")
+        base = _encode_base(sdr, quality)
+    elif is_jpeg(sdr):
+        base = sdr
+    else:
+        base = _encode_base(_decode_other_sdr(sdr), quality)
+    code = decode_base(base)
+    if code.shape != hdr_pq.shape:
+        raise InputError(
+            f"SDR image is {code.shape[1]}x{code.shape[0]} but the HDR image is "
+            f"{hdr_pq.shape[1]}x{hdr_pq.shape[0]}; they must be the same size"
+        )
+    return base, code
+
+
+def _decode_other_sdr(data: bytes) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            _check_size(image.size, "SDR image")
+            if image.mode in ("I;16", "I;16B", "I", "F"):
+                raise InputError(f"SDR image has {image.mode} samples; an 8-bit image is needed")
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InputError(f"cannot read the SDR image: {exc}") from exc
+
+
+def _check_hdr(pixels: np.ndarray) -> None:
+    if not isinstance(pixels, np.ndarray) or pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise InputError(f"HDR pixels must be an array (H, W, 3), got {getattr(pixels, 'shape', type(pixels))}")
+    if not np.issubdtype(pixels.dtype, np.floating):
+        raise InputError(f"HDR pixels must be floating point linear light, got {pixels.dtype}")
+    _check_size((pixels.shape[1], pixels.shape[0]), "HDR image")
+    if not np.all(np.isfinite(pixels)):
+        raise InputError("HDR pixels contain NaN or infinite values")
+
+
+def _headroom(hdr_pq: np.ndarray, sdr_white: float) -> float:
+    """log2 of the HDR peak over SDR white, never below 0 (spec §4.5)."""
+    peak = float(pq_to_linear(np.max(hdr_pq), 1.0))
+    return max(0.0, math.log2(max(peak, 1e-6) / sdr_white))
+
+
+def encode(
+    hdr: np.ndarray,
+    *,
+    chromaticities: Chromaticities = PRIMARIES["bt709"],
+    white_luminance: float = DEFAULT_WHITE_LUMINANCE,
+    sdr: bytes | np.ndarray | None = None,
+    options: EncodeOptions | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> EncodeResult:
+    """Encode an HDR image as one JPEG: an SDR base plus the network in APP15 segments.
+
+    Args:
+        hdr: float (H, W, 3), linear light in ``chromaticities``; 1.0 is ``white_luminance``.
+        chromaticities: primaries and white point of ``hdr``.
+        white_luminance: cd/m² of HDR value 1.0.
+        sdr: the base: JPEG bytes (kept byte for byte), other image bytes such as PNG or a
+            uint8 (H, W, 3) array (encoded at ``options.quality``), or None for the default
+            tone mapping of ``hdr``.
+        options: fitting and format options.
+        progress: called as progress(step, total, loss) during the fit.
+
+    Returns:
+        The file and what went into it.
+
+    Raises:
+        InputError: bad pixels, sizes or options.
+        JpegError: the SDR JPEG is malformed.
+    """
+    from .fitting import FitOptions, fit
+
+    options = options or EncodeOptions()
+    _check_hdr(hdr)
+    hdr_pq = hdr_to_pq(hdr, chromaticities, white_luminance)
+    base, code = _prepare_base(sdr, hdr_pq, options.quality)
+    layout = parse_jpeg(base)
+    sdr_pq = sdr_to_pq(code, options.sdr_transfer, options.sdr_primaries)
+    residual = residual_map(hdr_pq, sdr_pq, options.residual, EPSILON)
+    input_norm = Normalisation.of(code.astype(np.float32) / 255.0)
+    residual_norm = Normalisation.of(residual)
+    fit_options = FitOptions(
+        iterations=options.iterations,
+        batch_size=options.batch_size,
+        learning_rate=options.learning_rate,
+        hidden_width=options.hidden_width,
+        activation=options.activation,
+        seed=options.seed,
+        device=options.device,
+    )
+    result = fit(code, residual_norm.apply(residual), input_norm.mean, input_norm.range, fit_options, progress=progress)
+    metadata = ctr.GainMapMetadata(
+        residual=options.residual,
+        activation=options.activation,
+        hidden_width=options.hidden_width,
+        width=code.shape[1],
+        height=code.shape[0],
+        base_transfer=options.sdr_transfer,
+        base_primaries=options.sdr_primaries,
+        input_mean=input_norm.mean,
+        input_range=input_norm.range,
+        residual_mean=residual_norm.mean,
+        residual_range=residual_norm.range,
+        epsilon=EPSILON,
+        sdr_white_luminance=SDR_WHITE_LUMINANCE,
+        alternate_headroom=_headroom(hdr_pq, SDR_WHITE_LUMINANCE),
+    )
+    container = ctr.build_container(metadata, build_graph(result.weights, options.activation))
+    segments = ctr.to_segments(container)
+    output = replace_segments(layout, segments, ctr.is_our_segment).to_bytes()
+    added = sum(len(s.encode()) for s in segments)
+    return EncodeResult(output, metadata, added, result.seconds, result.loss, result.device)
+
+
+def read_container(source: Source) -> ctr.Container:
+    """Read and validate the container of a gain-map JPEG (graph bytes not yet checked).
+
+    Raises:
+        JpegError: not a JPEG, or malformed.
+        NoGainMapError: a valid JPEG without our segments.
+        ContainerError: damaged container; UnsupportedVersionError: newer format.
+    """
+    data = _read_source(source)
+    carried = ctr.from_layout(parse_jpeg(data))
+    if carried is None:
+        raise NoGainMapError("the JPEG holds no GainMLP gain map (no APP15 'GainMLP' segment)")
+    return ctr.parse_container(carried)
+
+
+def decode(source: Source, *, display_headroom: float | None = None) -> DecodedImage:
+    """Decode the HDR rendition of a gain-map JPEG.
+
+    Args:
+        source: the file's bytes or path.
+        display_headroom: log2 of the display's peak over SDR white; None (the default)
+            gives the full rendition, the file's own maximum headroom. Smaller headrooms
+            are rendered with ISO 21496-1's weighting (spec §7.5).
+
+    Returns:
+        The HDR image in BT.2020 PQ with the base it came from.
+
+    Raises:
+        JpegError, NoGainMapError, ContainerError, UnsupportedVersionError,
+        GraphContractError: as their names say (a base whose size differs from the
+        container's is a ContainerError).
+    """
+    data = _read_source(source)
+    layout = parse_jpeg(data)
+    carried = ctr.from_layout(layout)
+    if carried is None:
+        raise NoGainMapError("the JPEG holds no GainMLP gain map (no APP15 'GainMLP' segment)")
+    container = ctr.parse_container(carried)
+    metadata = container.metadata
+    weights = check_graph(container.graph, metadata.activation, metadata.hidden_width)
+    code = decode_base(data)
+    if (code.shape[1], code.shape[0]) != (metadata.width, metadata.height):
+        raise ContainerError(
+            f"the base image is {code.shape[1]}x{code.shape[0]} but the gain map was made for "
+            f"{metadata.width}x{metadata.height}"
+        )
+    residual = predict_residual(weights, metadata, code)
+    if display_headroom is not None:
+        weight = display_weight(display_headroom, metadata.base_headroom, metadata.alternate_headroom)
+        residual = weight_residual(residual, metadata.residual, weight)
+    sdr_pq = sdr_to_pq(code, metadata.base_transfer, metadata.base_primaries, metadata.sdr_white_luminance)
+    hdr_pq = apply_residual(sdr_pq, residual, metadata.residual, metadata.epsilon)
+    return DecodedImage(hdr_pq, code, metadata)
+
+
+def encode_file(
+    hdr_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    sdr_path: str | os.PathLike[str] | None = None,
+    white_luminance: float | None = None,
+    options: EncodeOptions | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> EncodeResult:
+    """Encode an OpenEXR or Radiance file to a gain-map JPEG, written atomically.
+
+    Args:
+        hdr_path: the HDR image; its chromaticities and whiteLuminance are honoured.
+        output_path: where to write the JPEG; an existing file is replaced only on success.
+        sdr_path: an SDR JPEG (kept byte for byte) or PNG to use as the base.
+        white_luminance: cd/m² of HDR value 1.0 when the file does not say; default 100.
+        options: see :class:`EncodeOptions`.
+        progress: fit progress callback.
+    """
+    from .hdrio import read_hdr
+
+    image = read_hdr(hdr_path)
+    luminance = image.white_luminance or white_luminance or DEFAULT_WHITE_LUMINANCE
+    sdr = _read_source(sdr_path) if sdr_path is not None else None
+    result = encode(
+        image.pixels,
+        chromaticities=image.chromaticities,
+        white_luminance=luminance,
+        sdr=sdr,
+        options=options,
+        progress=progress,
+    )
+    write_bytes(output_path, result.jpeg)
+    return result
+
+
+def decode_file(source: Source, output_path: str | os.PathLike[str], *, half: bool = False) -> DecodedImage:
+    """Decode a gain-map JPEG to an OpenEXR file in absolute cd/m² (whiteLuminance 1), BT.2020."""
+    from .hdrio import write_exr
+
+    decoded = decode(source)
+    write_exr(
+        output_path,
+        decoded.linear("absolute"),
+        chromaticities=PRIMARIES["bt2020"],
+        white_luminance=1.0,
+        half=half,
+    )
+    return decoded

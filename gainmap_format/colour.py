@@ -1,0 +1,190 @@
+"""Colour maths: PQ (SMPTE ST 2084), SDR transfer functions, primaries and RGB conversions.
+
+Every function here is a plain numpy function on float arrays; none clips unless it says so.
+Conventions: linear light is in cd/m² where a function's name or argument says ``luminance``;
+otherwise linear RGB is relative (1.0 = the encoding's reference white).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from .errors import InputError
+
+PrimariesName = Literal["bt709", "display-p3", "bt2020"]
+TransferName = Literal["srgb", "gamma2.4"]
+
+#: (rx, ry, gx, gy, bx, by, wx, wy), CIE 1931 xy.
+Chromaticities = tuple[float, float, float, float, float, float, float, float]
+
+D65_WHITE = (0.3127, 0.3290)
+
+#: ITU-R BT.709-6 table 1 item 1.3; SMPTE EG 432-1 (P3-D65); ITU-R BT.2020-2 table 3 item 3.3.
+PRIMARIES: dict[PrimariesName, Chromaticities] = {
+    "bt709": (0.640, 0.330, 0.300, 0.600, 0.150, 0.060, *D65_WHITE),
+    "display-p3": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, *D65_WHITE),
+    "bt2020": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, *D65_WHITE),
+}
+
+#: SMPTE ST 2084 constants, exactly as the standard writes them.
+PQ_M1 = 2610 / 16384
+PQ_M2 = 2523 / 4096 * 128
+PQ_C1 = 3424 / 4096
+PQ_C2 = 2413 / 4096 * 32
+PQ_C3 = 2392 / 4096 * 32
+PQ_PEAK_LUMINANCE = 10000.0
+
+#: Bradford cone response matrix, used for white-point adaptation.
+_BRADFORD = np.array(
+    [
+        [0.8951, 0.2664, -0.1614],
+        [-0.7502, 1.7135, 0.0367],
+        [0.0389, -0.0685, 1.0296],
+    ]
+)
+
+
+def pq_encode(luminance: np.ndarray) -> np.ndarray:
+    """Encode absolute luminance with the PQ inverse EOTF (ST 2084 eq. 5.2).
+
+    Args:
+        luminance: float array, linear light in cd/m²; values are clipped to [0, 10000].
+
+    Returns:
+        PQ code values in [0, 1], same shape, float32 when the input is float32.
+    """
+    y = np.clip(luminance / PQ_PEAK_LUMINANCE, 0.0, 1.0)
+    y_m1 = np.power(y, PQ_M1)
+    return np.power((PQ_C1 + PQ_C2 * y_m1) / (1.0 + PQ_C3 * y_m1), PQ_M2)
+
+
+def pq_decode(code: np.ndarray) -> np.ndarray:
+    """Decode PQ code values to absolute luminance (ST 2084 eq. 5.1, the EOTF).
+
+    Args:
+        code: float array of PQ code values; values are clipped to [0, 1].
+
+    Returns:
+        Linear light in cd/m², same shape, in [0, 10000].
+    """
+    e = np.power(np.clip(code, 0.0, 1.0), 1.0 / PQ_M2)
+    y = np.maximum(e - PQ_C1, 0.0) / (PQ_C2 - PQ_C3 * e)
+    return PQ_PEAK_LUMINANCE * np.power(y, 1.0 / PQ_M1)
+
+
+def srgb_decode(code: np.ndarray) -> np.ndarray:
+    """sRGB EOTF (IEC 61966-2-1 piecewise curve): code values in [0, 1] to relative linear."""
+    code = np.asarray(code)
+    return np.where(code <= 0.04045, code / 12.92, np.power((np.abs(code) + 0.055) / 1.055, 2.4))
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """Inverse sRGB EOTF: relative linear in [0, 1] to code values in [0, 1]."""
+    linear = np.asarray(linear)
+    curve = 1.055 * np.power(np.abs(linear), 1.0 / 2.4) - 0.055
+    return np.where(linear <= 0.0031308, linear * 12.92, curve)
+
+
+def gamma24_decode(code: np.ndarray) -> np.ndarray:
+    """Pure power 2.4 (the BT.1886 display with zero black level): code to relative linear."""
+    return np.power(np.clip(code, 0.0, None), 2.4)
+
+
+def gamma24_encode(linear: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`gamma24_decode`: relative linear to code values."""
+    return np.power(np.clip(linear, 0.0, None), 1.0 / 2.4)
+
+
+def transfer_decode(code: np.ndarray, transfer: TransferName) -> np.ndarray:
+    """Apply the named SDR transfer's EOTF: code values in [0, 1] to relative linear."""
+    if transfer == "srgb":
+        return srgb_decode(code)
+    if transfer == "gamma2.4":
+        return gamma24_decode(code)
+    raise InputError(f"unknown SDR transfer {transfer!r}; expected 'srgb' or 'gamma2.4'")
+
+
+def transfer_encode(linear: np.ndarray, transfer: TransferName) -> np.ndarray:
+    """Apply the named SDR transfer's inverse EOTF: relative linear to code values."""
+    if transfer == "srgb":
+        return srgb_encode(linear)
+    if transfer == "gamma2.4":
+        return gamma24_encode(linear)
+    raise InputError(f"unknown SDR transfer {transfer!r}; expected 'srgb' or 'gamma2.4'")
+
+
+def _xy_to_xyz(x: float, y: float) -> np.ndarray:
+    return np.array([x / y, 1.0, (1.0 - x - y) / y])
+
+
+def rgb_to_xyz_matrix(chromaticities: Chromaticities) -> np.ndarray:
+    """The 3x3 matrix taking linear RGB to CIE XYZ, white mapping to Y = 1 (SMPTE RP 177).
+
+    Each primary enters as its (x, y, 1 - x - y) column and is scaled so that RGB (1, 1, 1)
+    lands on the white point; unlike dividing by y, this also accepts primaries with y = 0,
+    such as those of XYZ itself (Radiance xyze files) or ACES AP0's blue.
+
+    Args:
+        chromaticities: (rx, ry, gx, gy, bx, by, wx, wy).
+
+    Returns:
+        float64 (3, 3); ``xyz = M @ rgb``.
+
+    Raises:
+        InputError: non-finite values, a white with y <= 0, or collinear primaries.
+    """
+    values = np.asarray(chromaticities, dtype=np.float64)
+    if values.shape != (8,) or not np.all(np.isfinite(values)):
+        raise InputError(f"chromaticities {chromaticities} are not 8 finite numbers")
+    rx, ry, gx, gy, bx, by, wx, wy = values
+    if wy <= 0.0:
+        raise InputError(f"chromaticities {chromaticities} have a white point with y <= 0")
+    columns = np.array([[rx, gx, bx], [ry, gy, by], [1 - rx - ry, 1 - gx - gy, 1 - bx - by]])
+    if abs(np.linalg.det(columns)) < 1e-9:
+        raise InputError(f"chromaticities {chromaticities} have collinear primaries")
+    return columns * np.linalg.solve(columns, _xy_to_xyz(wx, wy))
+
+
+def _bradford_adaptation(source_white: tuple[float, float], target_white: tuple[float, float]):
+    source_cone = _BRADFORD @ _xy_to_xyz(*source_white)
+    target_cone = _BRADFORD @ _xy_to_xyz(*target_white)
+    return np.linalg.inv(_BRADFORD) @ np.diag(target_cone / source_cone) @ _BRADFORD
+
+
+def conversion_matrix(source: Chromaticities, target: Chromaticities) -> np.ndarray:
+    """The 3x3 matrix taking linear RGB in ``source`` primaries to ``target`` primaries.
+
+    When the white points differ, colours are adapted with the Bradford transform, so that
+    the source white lands on the target white.
+
+    Returns:
+        float64 (3, 3); ``rgb_target = M @ rgb_source``.
+    """
+    to_xyz = rgb_to_xyz_matrix(source)
+    from_xyz = np.linalg.inv(rgb_to_xyz_matrix(target))
+    source_white, target_white = tuple(source[6:8]), tuple(target[6:8])
+    if np.allclose(source_white, target_white, atol=1e-4):
+        return from_xyz @ to_xyz
+    return from_xyz @ _bradford_adaptation(source_white, target_white) @ to_xyz
+
+
+def convert_primaries(rgb: np.ndarray, source: Chromaticities, target: Chromaticities):
+    """Convert linear RGB pixels between primaries.
+
+    Args:
+        rgb: float (..., 3), linear light in ``source`` primaries.
+        source: chromaticities of ``rgb``.
+        target: chromaticities wanted.
+
+    Returns:
+        float32 (..., 3), linear light in ``target`` primaries (not clipped).
+    """
+    matrix = conversion_matrix(source, target).astype(np.float32)
+    return np.asarray(rgb, dtype=np.float32) @ matrix.T
+
+
+def luminance_weights(chromaticities: Chromaticities) -> np.ndarray:
+    """The Y row of the RGB-to-XYZ matrix: float64 (3,), relative luminance of each primary."""
+    return rgb_to_xyz_matrix(chromaticities)[1]

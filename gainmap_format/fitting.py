@@ -1,0 +1,304 @@
+"""Per-image fitting of the network with torch (the ``train`` extra; decoding never imports this).
+
+The model here has exactly the parameters of ``network.MlpWeights`` and computes the same
+function, so export is a copy. Training samples a fresh batch of random pixels every step,
+which keeps the cost of a step independent of the image size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .container import HIDDEN_WIDTHS, Activation
+from .errors import InputError
+from .network import (
+    ENCODING_WIDTH,
+    PARAMETER_NAMES,
+    MlpWeights,
+    coordinates,
+    normalised_levels,
+    parameter_shapes,
+    positional_encoding,
+)
+
+try:
+    import torch
+except ImportError as exc:  # pragma: no cover - exercised only without the train extra
+    raise ImportError(
+        "fitting needs torch: install the 'train' extra (pip install 'gainmap-format[train]')"
+    ) from exc
+
+#: Called as progress(step, total_steps, loss) every few steps.
+ProgressCallback = Callable[[int, int, float], None]
+
+_PROGRESS_EVERY = 10
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to fit one image.
+
+    Attributes:
+        iterations: optimisation steps (paper: 1,000).
+        batch_size: random pixels per step (paper: 65,536).
+        learning_rate: Adam's learning rate (paper: 1e-2).
+        hidden_width: neurons per hidden layer: 8, 16, 32, 64 or 128.
+        activation: "sine" (the authors' released configs) or "relu" (the paper's text).
+        seed: seeds the initial weights and the pixel sampling.
+        device: "auto" (CUDA when available), "cpu" or "cuda".
+        method: "tables" evaluates the first layer as five table lookups (fast);
+            "dense" as the textbook 120-wide product. Both give the same fit to float32
+            rounding; "dense" is kept as the reference the benchmarks compare with.
+    """
+
+    iterations: int = 1000
+    batch_size: int = 65536
+    learning_rate: float = 1e-2
+    hidden_width: int = 16
+    activation: Activation = "sine"
+    seed: int = 0
+    device: str = "auto"
+    method: Literal["tables", "dense"] = "tables"
+
+    def __post_init__(self) -> None:
+        """Reject options no fit can use, before any work starts."""
+        if self.hidden_width not in HIDDEN_WIDTHS:
+            raise InputError(f"hidden width {self.hidden_width} is not one of {HIDDEN_WIDTHS}")
+        if self.activation not in ("sine", "relu"):
+            raise InputError(f"activation {self.activation!r} is not 'sine' or 'relu'")
+        if self.iterations < 0 or self.batch_size < 1 or not self.learning_rate > 0:
+            raise InputError(
+                f"iterations {self.iterations}, batch size {self.batch_size} and learning rate "
+                f"{self.learning_rate} must be >= 0, >= 1 and > 0"
+            )
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"device {self.device!r} is not 'auto', 'cpu' or 'cuda'")
+        if self.method not in ("tables", "dense"):
+            raise InputError(f"fit method {self.method!r} is not 'tables' or 'dense'")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The outcome of :func:`fit`.
+
+    Attributes:
+        weights: the fitted network, float32 numpy arrays.
+        loss: mean squared error of the last step, on the normalised residual.
+        seconds: wall time of the optimisation loop.
+        device: the torch device it ran on.
+    """
+
+    weights: MlpWeights
+    loss: float
+    seconds: float
+    device: str
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device for "auto", "cpu" or "cuda"."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' was asked for but torch sees no CUDA device")
+    return torch.device(name)
+
+
+class GainMlp(torch.nn.Module):
+    """The network of spec §6 as a torch module, parameters named as in the graph."""
+
+    def __init__(self, width: int, activation: Activation, generator: torch.Generator) -> None:
+        """Initialise like torch's ``nn.Linear`` on the 120-wide input (uniform, 1/sqrt(fan-in))."""
+        super().__init__()
+        self.activation = activation
+        fan_in = {"Wc": 5 * ENCODING_WIDTH, "Wy": 5 * ENCODING_WIDTH, "Wx": 5 * ENCODING_WIDTH,
+                  "b1": 5 * ENCODING_WIDTH, "W2": width, "b2": width, "W3": width, "b3": width}
+        for name, shape in parameter_shapes(width).items():
+            bound = 1.0 / np.sqrt(fan_in[name])
+            value = (torch.rand(shape, generator=generator) * 2.0 - 1.0) * bound
+            self.register_parameter(name, torch.nn.Parameter(value))
+
+    def load(self, weights: MlpWeights) -> None:
+        """Start from given weights (a meta-initialisation or an earlier fit)."""
+        with torch.no_grad():
+            for name, array in weights.arrays().items():
+                getattr(self, name).copy_(torch.from_numpy(np.asarray(array, dtype=np.float32)))
+
+    def export(self) -> MlpWeights:
+        """The current parameters as float32 numpy arrays."""
+        return MlpWeights(**{name: getattr(self, name).detach().cpu().numpy().copy() for name in PARAMETER_NAMES})
+
+    def _act(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(x) if self.activation == "sine" else torch.relu(x)
+
+    def _tail(self, first: torch.Tensor) -> torch.Tensor:
+        hidden = self._act(first)
+        hidden = self._act(hidden @ self.W2 + self.b2)
+        return hidden @ self.W3 + self.b3
+
+    def forward_dense(self, batch: PixelBatch, encodings: Encodings) -> torch.Tensor:
+        """The textbook evaluation: gather the 120 encoded inputs, then one product.
+
+        Returns:
+            float32 (N, 3), the predicted normalised residual.
+        """
+        features = torch.cat(
+            [
+                encodings.levels[batch.code[:, 0]],
+                encodings.levels[batch.code[:, 1]],
+                encodings.levels[batch.code[:, 2]],
+                encodings.rows[batch.row],
+                encodings.cols[batch.col],
+            ],
+            dim=1,
+        )
+        first = torch.cat([self.Wc[0], self.Wc[1], self.Wc[2], self.Wy, self.Wx], dim=0)
+        return self._tail(features @ first + self.b1)
+
+    def forward_tables(self, batch: PixelBatch, encodings: Encodings) -> torch.Tensor:
+        """The same function with the first layer as five table lookups (module docstring).
+
+        Returns:
+            float32 (N, 3), the predicted normalised residual.
+        """
+        colour = torch.matmul(encodings.levels, self.Wc)
+        row = encodings.rows @ self.Wy + self.b1
+        col = encodings.cols @ self.Wx
+        first = (
+            _lookup(colour[0], batch.code[:, 0])
+            + _lookup(colour[1], batch.code[:, 1])
+            + _lookup(colour[2], batch.code[:, 2])
+            + _lookup(row, batch.row)
+            + _lookup(col, batch.col)
+        )
+        return self._tail(first)
+
+
+class _Lookup(torch.autograd.Function):
+    """table[index] whose gradient is one ``index_add_``, faster than autograd's default."""
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(index)
+        ctx.rows = table.shape[0]
+        return table[index]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (index,) = ctx.saved_tensors
+        table_grad = torch.zeros(ctx.rows, grad.shape[1], dtype=grad.dtype, device=grad.device)
+        return table_grad.index_add_(0, index, grad), None
+
+
+def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return _Lookup.apply(table, index)
+
+
+@dataclass(frozen=True)
+class Encodings:
+    """The encoded inputs every pixel draws from, computed once per image.
+
+    Attributes:
+        levels: float32 (256, 24), encodings of the normalised code levels.
+        rows: float32 (H, 24), encodings of the row coordinates.
+        cols: float32 (W, 24), encodings of the column coordinates.
+    """
+
+    levels: torch.Tensor
+    rows: torch.Tensor
+    cols: torch.Tensor
+
+
+@dataclass(frozen=True)
+class PixelBatch:
+    """Randomly drawn pixels: code int64 (N, 3), row and col int64 (N,), target float32 (N, 3)."""
+
+    code: torch.Tensor
+    row: torch.Tensor
+    col: torch.Tensor
+    target: torch.Tensor
+
+
+class _PixelSampler:
+    """Draws batches of random pixels from one image, uniformly with replacement."""
+
+    def __init__(self, code: np.ndarray, target: np.ndarray, device: torch.device) -> None:
+        height, width, _ = code.shape
+        self.width = width
+        self.count = height * width
+        self.code = torch.from_numpy(code.reshape(-1, 3).astype(np.int64)).to(device)
+        self.target = torch.from_numpy(target.reshape(-1, 3).astype(np.float32)).to(device)
+
+    def batch(self, size: int, generator: torch.Generator) -> PixelBatch:
+        index = torch.randint(0, self.count, (size,), generator=generator).to(self.code.device)
+        return PixelBatch(self.code[index], index // self.width, index % self.width, self.target[index])
+
+
+def image_encodings(shape: tuple[int, ...], input_mean: float, input_range: float,
+                    device: torch.device) -> Encodings:
+    """The encodings of spec §6.1 for an image of ``shape`` (H, W, ...), as torch tensors."""
+    levels = positional_encoding(normalised_levels(input_mean, input_range))
+    return Encodings(
+        torch.from_numpy(levels).to(device),
+        torch.from_numpy(positional_encoding(coordinates(shape[0]))).to(device),
+        torch.from_numpy(positional_encoding(coordinates(shape[1]))).to(device),
+    )
+
+
+def fit(
+    code: np.ndarray,
+    target: np.ndarray,
+    input_mean: float,
+    input_range: float,
+    options: FitOptions,
+    init: MlpWeights | None = None,
+    progress: ProgressCallback | None = None,
+) -> FitResult:
+    """Fit the network to one image's normalised residual map.
+
+    Args:
+        code: uint8 (H, W, 3), the base's code values as a decoder will see them.
+        target: float32 (H, W, 3), the normalised residual, about [-1, 1].
+        input_mean: the input normalisation's mean (of code / 255).
+        input_range: the input normalisation's range.
+        options: iterations, batch size, width, activation, seed, device.
+        init: weights to start from; None starts from the seeded random initialisation.
+        progress: called every few steps with (step, total, loss).
+
+    Returns:
+        The fitted weights and how the fit went.
+    """
+    if code.shape != target.shape or code.ndim != 3 or code.shape[2] != 3 or code.dtype != np.uint8:
+        raise InputError(f"code {code.shape} {code.dtype} and target {target.shape} must be matching (H, W, 3)")
+    device = resolve_device(options.device)
+    generator = torch.Generator().manual_seed(options.seed)
+    model = GainMlp(options.hidden_width, options.activation, generator)
+    if init is not None:
+        if init.hidden_width != options.hidden_width:
+            raise InputError(f"initial weights have width {init.hidden_width}, options ask for {options.hidden_width}")
+        model.load(init)
+    model.to(device)
+    sampler = _PixelSampler(code, target, device)
+    encodings = image_encodings(code.shape, input_mean, input_range, device)
+    forward = model.forward_tables if options.method == "tables" else model.forward_dense
+    optimiser = torch.optim.Adam(model.parameters(), lr=options.learning_rate)
+    batch = min(options.batch_size, sampler.count)
+    loss_value = float("nan")
+    start = time.perf_counter()
+    for step in range(1, options.iterations + 1):
+        pixels = sampler.batch(batch, generator)
+        loss = torch.mean((forward(pixels, encodings) - pixels.target) ** 2)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        if progress is not None and (step % _PROGRESS_EVERY == 0 or step == options.iterations):
+            loss_value = float(loss.detach())
+            progress(step, options.iterations, loss_value)
+    if options.iterations:
+        loss_value = float(loss.detach())
+    seconds = time.perf_counter() - start
+    return FitResult(model.export(), loss_value, seconds, str(device))

@@ -1,0 +1,172 @@
+"""JPEG marker segments: split a file into its header segments and the rest, and put it back.
+
+Only the part of a JPEG before the first scan (SOS) is parsed; everything from the SOS marker
+on (entropy-coded data, later tables, EOI, and whatever follows EOI, such as MPF secondary
+images) is kept as opaque bytes. That is what lets the library add or remove metadata
+segments without re-encoding, or even looking at, the image data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .errors import JpegError
+
+SOI = 0xD8
+EOI = 0xD9
+SOS = 0xDA
+APP0 = 0xE0
+APP1 = 0xE1
+APP15 = 0xEF
+
+#: A segment's length field counts itself (2 bytes) and is 16 bits wide.
+MAX_SEGMENT_PAYLOAD = 0xFFFF - 2
+
+#: Markers that stand alone, with no length field (ITU T.81 table B.1).
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One marker segment before the first scan.
+
+    Attributes:
+        marker: the marker's second byte, e.g. 0xE1 for APP1.
+        offset: byte offset of the segment's 0xFF in the file it was read from (-1 if new).
+        payload: the bytes after the length field.
+    """
+
+    marker: int
+    payload: bytes
+    offset: int = -1
+
+    def is_app(self, n: int) -> bool:
+        """Whether this is an APPn segment."""
+        return self.marker == APP0 + n
+
+    def encode(self) -> bytes:
+        """The segment as it appears in a file: marker, length, payload."""
+        if len(self.payload) > MAX_SEGMENT_PAYLOAD:
+            raise JpegError(
+                f"segment 0xFF{self.marker:02X} payload of {len(self.payload)} bytes is over "
+                f"the {MAX_SEGMENT_PAYLOAD}-byte limit of a JPEG segment"
+            )
+        if self.marker in _STANDALONE:
+            return bytes((0xFF, self.marker))
+        length = len(self.payload) + 2
+        return bytes((0xFF, self.marker, length >> 8, length & 0xFF)) + self.payload
+
+
+@dataclass(frozen=True)
+class JpegLayout:
+    """A JPEG split at its first scan.
+
+    Attributes:
+        segments: every marker segment between SOI and the first SOS, in file order.
+        scan: the file from the first SOS marker to its end, untouched.
+    """
+
+    segments: tuple[Segment, ...]
+    scan: bytes
+
+    def app_payloads(self, n: int, identifier: bytes) -> list[Segment]:
+        """The APPn segments whose payload starts with ``identifier``, in file order."""
+        return [s for s in self.segments if s.is_app(n) and s.payload.startswith(identifier)]
+
+    def to_bytes(self) -> bytes:
+        """Reassemble the file: SOI, the segments, then the scan bytes."""
+        parts = [bytes((0xFF, SOI))]
+        parts.extend(segment.encode() for segment in self.segments)
+        parts.append(self.scan)
+        return b"".join(parts)
+
+
+def is_jpeg(data: bytes) -> bool:
+    """Whether ``data`` starts with a JPEG SOI marker followed by another marker."""
+    return len(data) >= 3 and data[0] == 0xFF and data[1] == SOI and data[2] == 0xFF
+
+
+def parse_jpeg(data: bytes) -> JpegLayout:
+    """Split a JPEG file into its header segments and the scan bytes.
+
+    Args:
+        data: the whole file.
+
+    Returns:
+        The layout; ``layout.to_bytes() == data`` for files without fill bytes between markers.
+
+    Raises:
+        JpegError: not a JPEG, a truncated segment, a bad length, or no scan at all.
+    """
+    if not is_jpeg(data):
+        raise JpegError(f"not a JPEG file: it starts with {bytes(data[:4]).hex(' ')!r}, not FF D8 FF")
+    segments: list[Segment] = []
+    pos = 2
+    while True:
+        marker, start = _next_marker(data, pos)
+        if marker == SOS:
+            return JpegLayout(tuple(segments), bytes(data[start:]))
+        if marker in (SOI, EOI):
+            raise JpegError(f"unexpected marker 0xFF{marker:02X} at offset {start} before any scan")
+        if marker in _STANDALONE:
+            pos = start + 2
+            continue
+        segment, pos = _read_segment(data, marker, start)
+        segments.append(segment)
+
+
+def _next_marker(data: bytes, pos: int) -> tuple[int, int]:
+    """The marker byte at ``pos`` and the offset of its 0xFF, skipping fill bytes."""
+    if pos >= len(data):
+        raise JpegError(f"truncated JPEG: file ends at offset {pos} before the first scan (SOS)")
+    if data[pos] != 0xFF:
+        raise JpegError(f"expected a marker (0xFF) at offset {pos}, found 0x{data[pos]:02X}")
+    start = pos
+    while pos < len(data) and data[pos] == 0xFF:
+        pos += 1
+    if pos >= len(data):
+        raise JpegError(f"truncated JPEG: file ends in fill bytes at offset {start}")
+    return data[pos], pos - 1
+
+
+def _read_segment(data: bytes, marker: int, start: int) -> tuple[Segment, int]:
+    if start + 4 > len(data):
+        raise JpegError(f"truncated JPEG: segment 0xFF{marker:02X} at offset {start} has no length")
+    length = (data[start + 2] << 8) | data[start + 3]
+    if length < 2:
+        raise JpegError(f"segment 0xFF{marker:02X} at offset {start} has invalid length {length}")
+    end = start + 2 + length
+    if end > len(data):
+        raise JpegError(
+            f"truncated JPEG: segment 0xFF{marker:02X} at offset {start} declares {length} bytes "
+            f"but the file ends {end - len(data)} bytes early"
+        )
+    return Segment(marker, bytes(data[start + 4 : end]), start), end
+
+
+def replace_segments(
+    layout: JpegLayout,
+    new_segments: Iterable[Segment],
+    remove: Callable[[Segment], bool],
+) -> JpegLayout:
+    """Drop the segments ``remove`` selects and insert ``new_segments`` after APP0/APP1.
+
+    New segments go after the leading run of APP0 (JFIF) and APP1 (Exif, XMP) segments, which
+    readers expect first, and before any APP2: an MPF segment's offsets count from inside
+    itself to data after the scan, so segments added before it keep those offsets valid.
+
+    Args:
+        layout: the JPEG to change.
+        new_segments: segments to add, in order.
+        remove: returns True for an existing segment that must go.
+
+    Returns:
+        The new layout; the scan bytes are the same object, never re-encoded.
+    """
+    kept = [s for s in layout.segments if not remove(s)]
+    insert_at = 0
+    while insert_at < len(kept) and kept[insert_at].marker in (APP0, APP1):
+        insert_at += 1
+    merged = kept[:insert_at] + list(new_segments) + kept[insert_at:]
+    return JpegLayout(tuple(merged), layout.scan)

@@ -1,0 +1,190 @@
+"""Residual maps in the BT.2020 PQ domain (spec §7): from SDR and HDR to a map and back.
+
+Both images are compared as BT.2020 PQ code values in [0, 1], the SDR placed with its white
+at ``sdr_white_luminance`` (100 cd/m², PQ 0.508). With e = 1/64:
+
+- gamma map (exponential residual, the default): f = ln(H + e) / ln(S + e), H = (S + e)^f - e
+- gain map (multiplicative residual): f = (H + e) / (S + e), H = (S + e) f - e
+
+The map is normalised per image over all pixels and channels to z = 2 (f - mean) / range,
+range = max - min, before the network learns it; the container records mean and range.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .colour import (
+    PRIMARIES,
+    Chromaticities,
+    PrimariesName,
+    TransferName,
+    convert_primaries,
+    pq_decode,
+    pq_encode,
+    transfer_decode,
+)
+from .container import ResidualKind
+from .errors import InputError
+
+EPSILON = 1.0 / 64.0
+SDR_WHITE_LUMINANCE = 100.0
+
+#: The range recorded for a flat map, so that normalising never divides by zero.
+_MIN_RANGE = 1e-6
+
+
+def sdr_to_pq(
+    code: np.ndarray,
+    transfer: TransferName,
+    primaries: PrimariesName,
+    sdr_white_luminance: float = SDR_WHITE_LUMINANCE,
+) -> np.ndarray:
+    """Place an 8-bit SDR image in the BT.2020 PQ domain (spec §7.1).
+
+    Args:
+        code: uint8 (H, W, 3), the base's code values.
+        transfer: the base's transfer ("srgb" or "gamma2.4").
+        primaries: the base's primaries.
+        sdr_white_luminance: cd/m² of code value 255.
+
+    Returns:
+        float32 (H, W, 3), BT.2020 PQ code values.
+    """
+    linear = transfer_decode(code.astype(np.float32) / 255.0, transfer)
+    bt2020 = convert_primaries(linear, PRIMARIES[primaries], PRIMARIES["bt2020"])
+    return pq_encode(np.clip(bt2020, 0.0, None) * sdr_white_luminance).astype(np.float32)
+
+
+def hdr_to_pq(pixels: np.ndarray, chromaticities: Chromaticities, white_luminance: float) -> np.ndarray:
+    """Put linear HDR pixels in the BT.2020 PQ domain (spec §7.1).
+
+    Args:
+        pixels: float (H, W, 3), linear light in ``chromaticities``; value 1.0 is
+            ``white_luminance`` cd/m².
+        chromaticities: primaries and white of ``pixels``.
+        white_luminance: cd/m² of RGB (1, 1, 1).
+
+    Returns:
+        float32 (H, W, 3), BT.2020 PQ code values; colours outside BT.2020 and luminances
+        outside [0, 10000] cd/m² are clipped.
+    """
+    if not (np.isfinite(white_luminance) and white_luminance > 0.0):
+        raise InputError(f"white luminance {white_luminance} cd/m² must be finite and > 0")
+    bt2020 = convert_primaries(pixels, chromaticities, PRIMARIES["bt2020"])
+    return pq_encode(np.clip(bt2020 * white_luminance, 0.0, None)).astype(np.float32)
+
+
+def pq_to_linear(pq: np.ndarray, scale: float) -> np.ndarray:
+    """BT.2020 PQ code values to linear BT.2020, in cd/m² divided by ``scale``.
+
+    Args:
+        pq: float (H, W, 3).
+        scale: cd/m² that the output value 1.0 stands for (1 for absolute, 100 for
+            SDR-white-relative).
+
+    Returns:
+        float32 (H, W, 3).
+    """
+    return (pq_decode(pq) / scale).astype(np.float32)
+
+
+def residual_map(hdr_pq: np.ndarray, sdr_pq: np.ndarray, kind: ResidualKind, epsilon: float = EPSILON):
+    """The residual f that takes ``sdr_pq`` to ``hdr_pq`` (spec §7.2).
+
+    Args:
+        hdr_pq: float32 (H, W, 3), BT.2020 PQ.
+        sdr_pq: float32 (H, W, 3), BT.2020 PQ; SDR stays below 0.52, so ln(S + e) < 0.
+        kind: "gamma" or "gain".
+        epsilon: the offset e.
+
+    Returns:
+        float32 (H, W, 3).
+    """
+    h = hdr_pq.astype(np.float64) + epsilon
+    s = sdr_pq.astype(np.float64) + epsilon
+    if kind == "gamma":
+        return (np.log(h) / np.log(s)).astype(np.float32)
+    return (h / s).astype(np.float32)
+
+
+def apply_residual(sdr_pq: np.ndarray, f: np.ndarray, kind: ResidualKind, epsilon: float = EPSILON):
+    """Invert :func:`residual_map`: the HDR that ``f`` predicts from ``sdr_pq`` (spec §7.3).
+
+    Returns:
+        float32 (H, W, 3), BT.2020 PQ clipped to [0, 1]; NaN (from a crafted map whose
+        values overflow) becomes 0, so no input can make the output non-finite.
+    """
+    s = sdr_pq.astype(np.float32) + np.float32(epsilon)
+    if kind == "gamma":
+        hdr = np.power(s, f.astype(np.float32))
+    else:
+        hdr = s * f.astype(np.float32)
+    hdr = np.nan_to_num(hdr - np.float32(epsilon), nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(hdr, 0.0, 1.0).astype(np.float32)
+
+
+def display_weight(display_headroom: float, base_headroom: float, alternate_headroom: float) -> float:
+    """ISO 21496-1's weight for a display: how far to go from the base toward the alternate.
+
+    Args:
+        display_headroom: log2 of the display's peak over SDR white (0 for an SDR display).
+        base_headroom: log2 headroom of the base rendition.
+        alternate_headroom: log2 headroom of the alternate rendition.
+
+    Returns:
+        w in [0, 1]: 0 shows the base, 1 the full alternate rendition.
+    """
+    if not math.isfinite(display_headroom):
+        raise InputError(f"display headroom {display_headroom} is not finite")
+    if alternate_headroom <= base_headroom:
+        return 1.0
+    return min(1.0, max(0.0, (display_headroom - base_headroom) / (alternate_headroom - base_headroom)))
+
+
+def weight_residual(f: np.ndarray, kind: ResidualKind, weight: float) -> np.ndarray:
+    """Scale a residual map for a display, as ISO 21496-1 scales a log-encoded gain (spec §7.5).
+
+    Both kinds interpolate ln(H + e) linearly between ln(S + e) (weight 0) and the full
+    rendition (weight 1): for a gamma map the exponent becomes 1 + w (f - 1), for a gain map
+    the gain becomes f^w.
+
+    Args:
+        f: float32 (H, W, 3), the denormalised residual.
+        kind: "gamma" or "gain".
+        weight: w in [0, 1] from :func:`display_weight`.
+
+    Returns:
+        float32 (H, W, 3), the residual to apply instead of ``f``.
+    """
+    w = np.float32(weight)
+    if kind == "gamma":
+        return (1.0 + w * (f - 1.0)).astype(np.float32)
+    return np.power(np.maximum(f, 0.0), w).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """z = 2 (v - mean) / range, over all pixels and channels (spec §7.4)."""
+
+    mean: float
+    range: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Normalisation:
+        """The normalisation of an array; a flat array gets a tiny positive range."""
+        low, high = float(np.min(values)), float(np.max(values))
+        value_range = max(high - low, _MIN_RANGE)
+        # Rounded to float32 first, so that the numbers used here are the ones the container holds.
+        return cls(float(np.float32(np.mean(values, dtype=np.float64))), float(np.float32(value_range)))
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Normalise: float32, about [-1, 1]."""
+        return (2.0 * (values - self.mean) / self.range).astype(np.float32)
+
+    def invert(self, z: np.ndarray) -> np.ndarray:
+        """Denormalise: float32."""
+        return (z * np.float32(self.range / 2.0) + np.float32(self.mean)).astype(np.float32)

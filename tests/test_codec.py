@@ -1,0 +1,242 @@
+import io
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gainmap_format import codec, container, jpeg
+from gainmap_format.colour import PRIMARIES
+from gainmap_format.errors import (
+    ContainerError,
+    GraphContractError,
+    InputError,
+    JpegError,
+    NoGainMapError,
+    UnsupportedVersionError,
+)
+from gainmap_format.metrics import pq_psnr
+from gainmap_format.residual import hdr_to_pq, sdr_to_pq
+from gainmap_format.scenes import hdr_scene
+from gainmap_format.tonemap import default_sdr
+from tests.conftest import QUICK, jpeg_bytes, shared_data
+
+BT2020 = PRIMARIES["bt2020"]
+
+
+def test_round_trip_quality_and_metadata(scene, encoded):
+    decoded = codec.decode(encoded.jpeg)
+    assert decoded.pq.shape == scene.shape and decoded.pq.dtype == np.float32
+    assert pq_psnr(hdr_to_pq(scene, BT2020, 1.0), decoded.pq) > 30.0
+    metadata = decoded.metadata
+    assert (metadata.width, metadata.height, metadata.residual, metadata.hidden_width) == (64, 48, "gamma", 16)
+    assert metadata.alternate_headroom == pytest.approx(np.log2(float(scene.max()) / 100.0), abs=0.05)
+    absolute = decoded.linear("absolute")
+    assert np.allclose(hdr_to_pq(absolute, BT2020, 1.0), decoded.pq, atol=1e-5)
+    assert np.allclose(decoded.linear("sdr-white"), absolute / 100.0, rtol=1e-6)
+    with pytest.raises(InputError):
+        decoded.linear("nits")
+
+
+def test_default_metadata_fits_in_10240_bytes(encoded):
+    assert encoded.metadata_bytes <= 10240
+    layout = jpeg.parse_jpeg(encoded.jpeg)
+    ours = [s for s in layout.segments if container.is_our_segment(s)]
+    assert sum(len(s.encode()) for s in ours) == encoded.metadata_bytes
+
+
+def test_a_real_fit_beats_a_quick_one():
+    scene = hdr_scene(64, 96, seed=7)
+    reference = hdr_to_pq(scene, PRIMARIES["bt709"], 1.0)
+    quick = codec.encode(scene, white_luminance=1.0, options=codec.EncodeOptions(iterations=5))
+    better = codec.encode(scene, white_luminance=1.0, options=codec.EncodeOptions(iterations=300))
+    quick_db = pq_psnr(reference, codec.decode(quick.jpeg).pq)
+    better_db = pq_psnr(reference, codec.decode(better.jpeg).pq)
+    assert better_db > quick_db + 3.0
+    assert better_db > 40.0
+
+
+def test_same_seed_gives_the_same_file(scene, encoded):
+    again = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, options=QUICK)
+    assert again.jpeg == encoded.jpeg
+
+
+def test_user_jpeg_is_kept_byte_for_byte_with_its_metadata(scene):
+    exif = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x00"
+    sdr = jpeg_bytes(default_sdr(hdr_to_pq(scene, BT2020, 1.0)), quality=90, exif=exif, icc_profile=b"fake-icc-profile")
+    result = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, sdr=sdr, options=QUICK)
+    before, after = jpeg.parse_jpeg(sdr), jpeg.parse_jpeg(result.jpeg)
+    assert after.scan == before.scan
+    kept = [(s.marker, s.payload) for s in after.segments if not container.is_our_segment(s)]
+    assert kept == [(s.marker, s.payload) for s in before.segments]
+    assert any(s.payload.startswith(b"ICC_PROFILE") for s in after.segments)
+    assert np.array_equal(codec.decode(result.jpeg).sdr, codec.decode_base(sdr))
+
+
+def test_reencoding_replaces_our_segments(scene, encoded):
+    again = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, sdr=encoded.jpeg, options=QUICK)
+    ours = [s for s in jpeg.parse_jpeg(again.jpeg).segments if container.is_our_segment(s)]
+    assert len(ours) == 1
+    assert jpeg.parse_jpeg(again.jpeg).scan == jpeg.parse_jpeg(encoded.jpeg).scan
+
+
+def test_png_and_array_bases(scene):
+    code = default_sdr(hdr_to_pq(scene, BT2020, 1.0))
+    buffer = io.BytesIO()
+    Image.fromarray(code).save(buffer, "PNG")
+    from_png = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, sdr=buffer.getvalue(), options=QUICK)
+    from_array = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, sdr=code, options=QUICK)
+    assert from_png.jpeg == from_array.jpeg
+    assert np.abs(codec.decode(from_png.jpeg).sdr.astype(int) - code).mean() < 2.0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        codec.EncodeOptions(iterations=40, residual="gain"),
+        codec.EncodeOptions(iterations=40, activation="relu", hidden_width=8),
+        codec.EncodeOptions(iterations=40, sdr_transfer="srgb", sdr_primaries="display-p3"),
+    ],
+)
+def test_variants_round_trip(scene, options):
+    result = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, options=options)
+    decoded = codec.decode(result.jpeg)
+    assert (decoded.metadata.residual, decoded.metadata.activation) == (options.residual, options.activation)
+    assert pq_psnr(hdr_to_pq(scene, BT2020, 1.0), decoded.pq) > 25.0
+
+
+def test_display_headroom_zero_gives_the_sdr_and_full_gives_the_hdr(encoded):
+    full = codec.decode(encoded.jpeg)
+    sdr_only = codec.decode(encoded.jpeg, display_headroom=0.0)
+    assert np.allclose(sdr_only.pq, sdr_to_pq(full.sdr, "gamma2.4", "bt709"), atol=1e-5)
+    at_peak = codec.decode(encoded.jpeg, display_headroom=full.metadata.alternate_headroom)
+    assert np.allclose(at_peak.pq, full.pq, atol=1e-6)
+    halfway = codec.decode(encoded.jpeg, display_headroom=full.metadata.alternate_headroom / 2)
+    assert sdr_only.pq.mean() < halfway.pq.mean() < full.pq.mean()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 17), (9, 1), (13, 27)])
+def test_odd_sizes(shape):
+    scene = hdr_scene(*shape, seed=2)
+    result = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, options=codec.EncodeOptions(iterations=3))
+    assert codec.decode(result.jpeg).pq.shape == (*shape, 3)
+
+
+def test_bad_inputs_raise_input_error(scene):
+    with pytest.raises(InputError, match="same size"):
+        codec.encode(scene, white_luminance=1.0, sdr=jpeg_bytes(np.zeros((10, 10, 3), np.uint8)), options=QUICK)
+    with pytest.raises(InputError, match="NaN"):
+        codec.encode(np.full((4, 4, 3), np.nan, np.float32), options=QUICK)
+    with pytest.raises(InputError, match="floating point"):
+        codec.encode(np.zeros((4, 4, 3), np.uint8), options=QUICK)
+    with pytest.raises(InputError, match=r"\(H, W, 3\)"):
+        codec.encode(np.zeros((4, 4)), options=QUICK)
+    with pytest.raises(InputError, match="cannot read the SDR"):
+        codec.encode(scene, white_luminance=1.0, sdr=b"neither jpeg nor png", options=QUICK)
+    with pytest.raises(InputError, match="quality"):
+        codec.EncodeOptions(quality=0)
+    with pytest.raises(InputError):
+        codec.EncodeOptions(residual="ratio")
+
+
+def test_plain_jpeg_has_no_gain_map():
+    plain = jpeg_bytes(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(NoGainMapError):
+        codec.decode(plain)
+    with pytest.raises(NoGainMapError):
+        codec.read_container(plain)
+
+
+def test_not_a_jpeg_and_truncations(encoded):
+    with pytest.raises(JpegError, match="not a JPEG"):
+        codec.decode(b"GIF89a")
+    data = encoded.jpeg
+    our_start = data.index(b"GainMLP\x00")
+    for end in (3, 20, our_start + 100, our_start + 5000):
+        with pytest.raises((JpegError, ContainerError)):
+            codec.decode(data[:end])
+    with pytest.raises(JpegError, match="cannot decode"):
+        codec.decode(data[: len(data) - 200])
+
+
+def _tamper(data: bytes, change) -> bytes:
+    """Apply ``change`` to the container bytes and recompute its checksum."""
+    layout = jpeg.parse_jpeg(data)
+    body = bytearray(container.from_layout(layout)[:-4])
+    change(body)
+    fixed = bytes(body) + zlib.crc32(body).to_bytes(4, "big")
+    new = container.to_segments(fixed)
+    return jpeg.replace_segments(layout, new, container.is_our_segment).to_bytes()
+
+
+def test_damaged_container_is_a_checksum_error(encoded):
+    data = bytearray(encoded.jpeg)
+    data[data.index(b"GMLP") + 200] ^= 0x10
+    with pytest.raises(ContainerError, match="checksum"):
+        codec.decode(bytes(data))
+
+
+def test_unknown_major_version(encoded):
+    def bump(body):
+        body[4] = 2
+
+    with pytest.raises(UnsupportedVersionError, match="major"):
+        codec.decode(_tamper(encoded.jpeg, bump))
+
+
+def test_graph_outside_the_contract(encoded):
+    def break_graph(body):
+        index = body.index(b"MatMul")
+        body[index : index + 6] = b"Matmul"
+
+    with pytest.raises(GraphContractError):
+        codec.decode(_tamper(encoded.jpeg, break_graph))
+
+
+def test_container_for_another_size_is_rejected(encoded):
+    def resize(body):
+        body[16:20] = (65).to_bytes(4, "big")
+
+    with pytest.raises(ContainerError, match="made for 65x48"):
+        codec.decode(_tamper(encoded.jpeg, resize))
+
+
+def test_cmyk_base_is_rejected():
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (8, 8)).save(cmyk, "JPEG")
+    with pytest.raises(JpegError, match="CMYK"):
+        codec.decode_base(cmyk.getvalue())
+
+
+def test_files_are_written_atomically(tmp_path, encoded):
+    from gainmap_format.hdrio import read_hdr, write_exr
+
+    hdr_path = tmp_path / "scene.exr"
+    scene = hdr_scene(24, 32, seed=4)
+    write_exr(hdr_path, scene, chromaticities=BT2020, white_luminance=1.0)
+    out = tmp_path / "out.jpg"
+    result = codec.encode_file(hdr_path, out, options=QUICK)
+    assert out.read_bytes() == result.jpeg
+    exr = tmp_path / "dec.exr"
+    codec.decode_file(out, exr)
+    image = read_hdr(exr)
+    assert image.white_luminance == 1.0 and image.chromaticities == BT2020
+    assert pq_psnr(hdr_to_pq(scene, BT2020, 1.0), hdr_to_pq(image.pixels, BT2020, 1.0)) > 25
+    out.write_bytes(b"precious")
+    with pytest.raises(InputError):
+        codec.encode_file(tmp_path / "missing.exr", out, options=QUICK)
+    assert out.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dec.exr", "out.jpg", "scene.exr"]
+
+
+def test_real_hdr_files_round_trip():
+    folder = shared_data("hdr")
+    from gainmap_format.hdrio import read_hdr
+
+    for name in ("oexr_Rec709.exr", "ph_noon_grass_1k.hdr"):
+        image = read_hdr(folder / name)
+        crop = np.ascontiguousarray(image.pixels[:96, :128])
+        result = codec.encode(crop, chromaticities=image.chromaticities, white_luminance=100.0,
+                              options=codec.EncodeOptions(iterations=150))
+        reference = hdr_to_pq(crop, image.chromaticities, 100.0)
+        assert pq_psnr(reference, codec.decode(result.jpeg).pq) > 35.0, name

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+from gainmap_format import colour
+from gainmap_format.errors import InputError
+
+
+@pytest.mark.parametrize(
+    ("luminance", "code"),
+    [
+        # ITU-R BT.2100 / ST 2084 reference points (BT.2408 table 1 lists 100 and 1000 cd/m²).
+        (0.0, 7.309559e-07),
+        (100.0, 0.5080784),
+        (203.0, 0.5806888),
+        (1000.0, 0.7518271),
+        (10000.0, 1.0),
+    ],
+)
+def test_pq_reference_values(luminance, code):
+    assert colour.pq_encode(np.array(luminance)) == pytest.approx(code, rel=1e-5, abs=1e-9)
+
+
+def test_pq_round_trip():
+    luminance = np.geomspace(1e-3, 1e4, 200)
+    assert np.allclose(colour.pq_decode(colour.pq_encode(luminance)), luminance, rtol=1e-9)
+
+
+def test_pq_clips_out_of_range():
+    assert colour.pq_encode(np.array([-5.0, 2e4])).tolist() == pytest.approx([colour.pq_encode(np.array(0.0)), 1.0])
+    assert colour.pq_decode(np.array([1.5])) == pytest.approx(10000.0)
+
+
+def test_srgb_reference_values():
+    # IEC 61966-2-1: the linear segment meets the power segment at 0.04045 / 0.0031308.
+    assert colour.srgb_decode(np.array(0.04045)) == pytest.approx(0.0031308, rel=1e-4)
+    assert colour.srgb_decode(np.array(0.5)) == pytest.approx(0.2140411, rel=1e-6)
+    assert colour.srgb_encode(np.array(0.2140411)) == pytest.approx(0.5, rel=1e-6)
+    values = np.linspace(0, 1, 101)
+    assert np.allclose(colour.srgb_encode(colour.srgb_decode(values)), values, atol=1e-12)
+
+
+def test_gamma24():
+    assert colour.gamma24_decode(np.array(0.5)) == pytest.approx(0.5**2.4)
+    assert colour.gamma24_encode(colour.gamma24_decode(np.array(0.3))) == pytest.approx(0.3)
+
+
+def test_transfer_by_name_rejects_unknown():
+    with pytest.raises(InputError, match="unknown SDR transfer"):
+        colour.transfer_decode(np.zeros(1), "pq")
+
+
+def test_bt709_to_bt2020_matches_bt2087():
+    # ITU-R BT.2087-0 equation (4), to the four decimals it prints.
+    expected = np.array([[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]])
+    matrix = colour.conversion_matrix(colour.PRIMARIES["bt709"], colour.PRIMARIES["bt2020"])
+    assert np.allclose(matrix, expected, atol=5e-5)
+
+
+def test_bt709_to_xyz_matches_srgb_standard():
+    # IEC 61966-2-1 RGB to XYZ matrix.
+    expected = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    assert np.allclose(colour.rgb_to_xyz_matrix(colour.PRIMARIES["bt709"]), expected, atol=1e-4)
+    assert np.allclose(colour.luminance_weights(colour.PRIMARIES["bt2020"]), [0.2627, 0.6780, 0.0593], atol=1e-4)
+
+
+def test_p3_to_bt709_keeps_white():
+    matrix = colour.conversion_matrix(colour.PRIMARIES["display-p3"], colour.PRIMARIES["bt709"])
+    assert np.allclose(matrix @ np.ones(3), np.ones(3), atol=1e-9)
+
+
+def test_white_point_adaptation_maps_white_to_white():
+    aces_ap0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
+    matrix = colour.conversion_matrix(aces_ap0, colour.PRIMARIES["bt2020"])
+    assert np.allclose(matrix @ np.ones(3), np.ones(3), atol=1e-6)
+
+
+def test_convert_primaries_shape_and_dtype():
+    pixels = np.random.default_rng(0).random((4, 5, 3)).astype(np.float64)
+    out = colour.convert_primaries(pixels, colour.PRIMARIES["bt709"], colour.PRIMARIES["bt2020"])
+    assert out.shape == (4, 5, 3) and out.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        (0.64, 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.0),
+        (0.3, 0.6, 0.3, 0.6, 0.3, 0.6, 0.3127, 0.329),
+        (float("nan"), 0.33, 0.3, 0.6, 0.15, 0.06, 0.3127, 0.329),
+    ],
+)
+def test_degenerate_chromaticities_are_rejected(bad):
+    with pytest.raises(InputError):
+        colour.rgb_to_xyz_matrix(bad)
+
+
+def test_xyz_as_rgb_gives_the_identity():
+    xyz = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1 / 3, 1 / 3)
+    assert np.allclose(colour.rgb_to_xyz_matrix(xyz), np.eye(3), atol=1e-12)

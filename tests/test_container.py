@@ -1,0 +1,195 @@
+import dataclasses
+import struct
+import zlib
+
+import pytest
+
+from gainmap_format import container as ctr
+from gainmap_format import structs
+from gainmap_format.errors import ContainerError, UnsupportedVersionError
+from gainmap_format.jpeg import JpegLayout, Segment
+
+METADATA = ctr.GainMapMetadata(
+    residual="gamma",
+    activation="sine",
+    hidden_width=16,
+    width=640,
+    height=480,
+    base_transfer="gamma2.4",
+    base_primaries="bt709",
+    input_mean=0.4,
+    input_range=0.9,
+    residual_mean=0.7,
+    residual_range=1.3,
+    alternate_headroom=3.3219,
+)
+
+
+def _with_crc(body: bytes) -> bytes:
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def test_round_trip():
+    data = ctr.build_container(METADATA, b"graph-bytes")
+    parsed = ctr.parse_container(data)
+    assert parsed.graph == b"graph-bytes"
+    assert parsed.size == len(data)
+    assert parsed.metadata == dataclasses.replace(
+        METADATA,
+        input_mean=pytest.approx(0.4),
+        input_range=pytest.approx(0.9),
+        residual_mean=pytest.approx(0.7),
+        residual_range=pytest.approx(1.3),
+    )
+    assert parsed.metadata.peak_luminance == pytest.approx(1000.0, rel=1e-4)
+
+
+def test_every_single_bit_flip_is_detected():
+    data = ctr.build_container(METADATA, b"g" * 40)
+    for index in range(len(data)):
+        for bit in (0x01, 0x80):
+            damaged = bytearray(data)
+            damaged[index] ^= bit
+            with pytest.raises(ContainerError):
+                ctr.parse_container(bytes(damaged))
+
+
+def test_checksum_mismatch_message():
+    data = bytearray(ctr.build_container(METADATA, b"graph"))
+    data[40] ^= 0xFF
+    with pytest.raises(ContainerError, match="checksum mismatch"):
+        ctr.parse_container(bytes(data))
+
+
+def test_bad_magic_and_short_input():
+    data = ctr.build_container(METADATA, b"graph")
+    with pytest.raises(ContainerError, match="magic"):
+        ctr.parse_container(b"XMLP" + data[4:])
+    with pytest.raises(ContainerError, match="too short"):
+        ctr.parse_container(data[:10])
+
+
+@pytest.mark.parametrize(("version", "kind"), [((2, 0), "major"), ((1, 1), "minor")])
+def test_newer_minimum_version_is_rejected(version, kind):
+    body = bytearray(ctr.build_container(METADATA, b"graph")[:-4])
+    body[4:6] = bytes(version)
+    with pytest.raises(UnsupportedVersionError, match=f"unknown {kind} version"):
+        ctr.parse_container(_with_crc(bytes(body)))
+
+
+def test_newer_writer_version_is_accepted():
+    newer = dataclasses.replace(METADATA, writer_version=(1, 7))
+    assert ctr.parse_container(ctr.build_container(newer, b"g")).metadata.writer_version == (1, 7)
+
+
+def test_trailing_bytes_from_a_1_0_writer_are_rejected():
+    body = ctr.build_container(METADATA, b"graph")[:-4]
+    with pytest.raises(ContainerError, match="4 unexpected bytes after the graph"):
+        ctr.parse_container(_with_crc(body + b"junk"))
+
+
+def test_extension_bytes_from_a_newer_minor_writer_are_skipped():
+    newer = dataclasses.replace(METADATA, writer_version=(1, 3))
+    body = ctr.build_container(newer, b"graph")[:-4]
+    parsed = ctr.parse_container(_with_crc(body + b"future fields"))
+    assert parsed.graph == b"graph" and parsed.metadata.writer_version == (1, 3)
+
+
+def test_version_zero_is_rejected():
+    body = bytearray(ctr.build_container(METADATA, b"graph")[:-4])
+    body[4:6] = b"\x00\x09"
+    with pytest.raises(ContainerError, match="does not exist"):
+        ctr.parse_container(_with_crc(bytes(body)))
+
+
+def test_graph_length_past_the_end_is_rejected():
+    body = bytearray(ctr.build_container(METADATA, b"graph")[:-4])
+    body[64:68] = struct.pack(">I", 1 << 30)
+    with pytest.raises(ContainerError, match="malformed"):
+        ctr.parse_container(_with_crc(bytes(body)))
+
+
+# Byte offsets of single-byte codes and float32 fields in the version 1.0 body.
+@pytest.mark.parametrize(
+    ("offset", "value", "message"),
+    [
+        (9, b"\x07", "residual_kind"),
+        (10, b"\x05", "residual_domain"),
+        (11, b"\x09", "activation"),
+        (12, b"\x11", "hidden_width"),
+        (13, b"\x0b", "frequencies"),
+        (14, b"\x00", "base_transfer"),
+        (15, b"\x09", "base_primaries"),
+        (16, b"\x00\x00\x00\x00", "width"),
+        (20, b"\x00\x02\x00\x00", "height"),
+        (24, b"\x7f\xc0\x00\x00", "epsilon"),
+        (28, b"\x00\x00\x00\x00", "sdr_white_luminance"),
+        (32, b"\x7f\x80\x00\x00", "input_mean"),
+        (36, b"\xbf\x80\x00\x00", "input_range"),
+        (40, b"\xff\x80\x00\x00", "residual_mean"),
+        (44, b"\x00\x00\x00\x00", "residual_range"),
+        (52, b"\x00\x00\x00\x00", "base_headroom"),
+        (60, b"\x00\x00\x00\x00", "alternate_headroom"),
+        (56, b"\x7f\x00\x00\x00", "alternate_headroom is .* stops, over"),
+    ],
+)
+def test_bad_field_values_are_rejected(offset, value, message):
+    body = bytearray(ctr.build_container(METADATA, b"graph")[:-4])
+    body[offset : offset + len(value)] = value
+    with pytest.raises(ContainerError, match=message):
+        ctr.parse_container(_with_crc(bytes(body)))
+
+
+def test_headroom_below_base_is_rejected():
+    with pytest.raises(ContainerError, match="below base headroom"):
+        ctr.build_container(dataclasses.replace(METADATA, base_headroom=4.0), b"g")
+
+
+def _layout(segments):
+    return JpegLayout(tuple(segments), b"")
+
+
+def test_single_and_multi_segment_carriage():
+    small = ctr.build_container(METADATA, b"g" * 100)
+    (only,) = ctr.to_segments(small)
+    assert only.marker == 0xEF and only.payload.startswith(b"GainMLP\x00\x01\x01")
+    large = ctr.build_container(METADATA, bytes(range(256)) * 800)
+    pieces = ctr.to_segments(large)
+    assert len(pieces) == 4
+    assert all(len(p.payload) <= 65533 for p in pieces)
+    assert ctr.from_layout(_layout(pieces)) == large
+    assert ctr.from_layout(_layout(reversed(pieces))) == large
+    assert ctr.from_layout(_layout([Segment(0xE1, b"Exif")])) is None
+
+
+def _piece(sequence, count, chunk=b"x"):
+    return Segment(0xEF, structs.SEGMENT_PAYLOAD.build({"sequence": sequence, "count": count, "chunk": chunk}))
+
+
+@pytest.mark.parametrize(
+    ("segments", "message"),
+    [
+        ([_piece(1, 2)], r"missing piece\(s\) \[2\]"),
+        ([_piece(1, 2), _piece(1, 2)], "duplicates sequence number 1"),
+        ([_piece(1, 2), _piece(2, 3)], "says count 3"),
+        ([_piece(0, 1)], "sequence 0 of count 1"),
+        ([_piece(3, 2)], "sequence 3 of count 2"),
+        ([_piece(1, 0)], "count 0"),
+        ([Segment(0xEF, b"GainMLP\x00\x01")], "too short"),
+    ],
+)
+def test_bad_carriage_is_rejected(segments, message):
+    with pytest.raises(ContainerError, match=message):
+        ctr.from_layout(_layout(segments))
+
+
+def test_reassembly_stops_at_the_size_bound():
+    chunk = b"x" * 65000
+    segments = [_piece(i, 20, chunk) for i in range(1, 21)]
+    with pytest.raises(ContainerError, match="byte bound"):
+        ctr.from_layout(_layout(segments))
+
+
+def test_oversized_graph_is_refused_by_the_writer():
+    with pytest.raises(ContainerError, match="bound"):
+        ctr.build_container(METADATA, b"\x00" * (ctr.MAX_GRAPH_BYTES + 1))
