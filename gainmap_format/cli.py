@@ -58,14 +58,14 @@ def _add_encode(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("encode", help="encode an HDR image (OpenEXR or Radiance) as a gain-map JPEG")
     parser.add_argument("hdr", type=Path, help="linear HDR input: .exr or .hdr")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output JPEG")
-    parser.add_argument("--sdr", type=Path, help="SDR base: a JPEG (kept byte for byte) or PNG (encoded at --quality)")
-    parser.add_argument("--residual", choices=list(RESIDUAL_CODES), default="gamma", help="residual kind (default gamma)")
+    parser.add_argument("--sdr", type=Path, help="SDR base: JPEG (kept byte for byte) or PNG (encoded at --quality)")
+    parser.add_argument("--residual", choices=list(RESIDUAL_CODES), default="gamma", help="default gamma")
     parser.add_argument("--hidden", type=int, choices=HIDDEN_WIDTHS, default=16, help="hidden width (default 16)")
     parser.add_argument("--activation", choices=list(ACTIVATION_CODES), default="sine", help="default sine")
     parser.add_argument("--iterations", type=_positive_int, default=1000, help="fitting steps (default 1000)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="fitting device")
     parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling (default 0)")
-    parser.add_argument("--quality", type=_quality, default=95, help="JPEG quality of a base encoded here (default 95)")
+    parser.add_argument("--quality", type=_quality, default=98, help="JPEG quality of a base encoded here (default 98)")
     parser.add_argument(
         "--sdr-transfer", choices=list(TRANSFER_CODES), default="gamma2.4",
         help="how the base's code values map to light (default gamma2.4, as the default tone curve writes)",
@@ -80,7 +80,7 @@ def _add_encode(commands: argparse._SubParsersAction) -> None:
 def _add_decode(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("decode", help="decode a gain-map JPEG to a linear OpenEXR file")
     parser.add_argument("input", type=Path, help="gain-map JPEG")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output .exr: BT.2020, cd/m², whiteLuminance 1")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output .exr (BT.2020, cd/m²)")
     parser.add_argument("--half", action="store_true", help="write 16-bit half floats instead of 32-bit")
 
 

@@ -87,6 +87,22 @@ def srgb_encode(linear: np.ndarray) -> np.ndarray:
     return np.where(linear <= 0.0031308, linear * 12.92, curve)
 
 
+def bt709_inverse_oetf(code: np.ndarray) -> np.ndarray:
+    """Inverse of ITU-R BT.709's OETF (BT.709-6 table 1 item 1.2): code values in [0, 1] to relative linear.
+
+    Camera light, not display light: BT.709 defines no EOTF (that is BT.1886's). Apple's gain
+    maps are encoded with this curve.
+
+    Args:
+        code: float array of code values V.
+
+    Returns:
+        L = V / 4.5 below V = 0.081, else ((V + 0.099) / 1.099)^(1 / 0.45); same shape.
+    """
+    code = np.asarray(code)
+    return np.where(code < 0.081, code / 4.5, np.power((np.abs(code) + 0.099) / 1.099, 1.0 / 0.45))
+
+
 def gamma24_decode(code: np.ndarray) -> np.ndarray:
     """Pure power 2.4 (the BT.1886 display with zero black level): code to relative linear."""
     return np.power(np.clip(code, 0.0, None), 2.4)

@@ -160,7 +160,7 @@ class GainMlp(torch.nn.Module):
         return self._tail(features @ first + self.b1)
 
     def forward_tables(self, batch: PixelBatch, encodings: Encodings) -> torch.Tensor:
-        """The same function with the first layer as five table lookups (module docstring).
+        """The same function with the first layer as five table lookups (see ``network.py``).
 
         Returns:
             float32 (N, 3), the predicted normalised residual.

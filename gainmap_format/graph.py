@@ -92,6 +92,11 @@ def build_graph(weights: MlpWeights, activation: Activation) -> bytes:
     Returns:
         The ONNX model bytes, with no names, doc strings or metadata beyond the contract.
     """
+    return canonical_model(weights, activation).SerializeToString()
+
+
+def canonical_model(weights: MlpWeights, activation: Activation) -> onnx.ModelProto:
+    """The canonical model of spec §6.4 as a protobuf message (see :func:`build_graph`)."""
     _check_shapes(weights.arrays(), weights.hidden_width)
     initializers = [
         numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name)
@@ -108,7 +113,7 @@ def build_graph(weights: MlpWeights, activation: Activation) -> bytes:
         opset_imports=[helper.make_operatorsetid("", OPSET_VERSION)],
     )
     model.producer_name = ""
-    return model.SerializeToString()
+    return model
 
 
 def _check_shapes(arrays: dict[str, np.ndarray], width: int) -> None:

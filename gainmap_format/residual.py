@@ -130,6 +130,9 @@ def apply_residual(sdr_pq: np.ndarray, f: np.ndarray, kind: ResidualKind, epsilo
 def display_weight(display_headroom: float, base_headroom: float, alternate_headroom: float) -> float:
     """ISO 21496-1's weight for a display: how far to go from the base toward the alternate.
 
+    The same formula serves both directions: when the base is the HDR rendition (base headroom
+    above the alternate's), a brighter display gets a smaller weight.
+
     Args:
         display_headroom: log2 of the display's peak over SDR white (0 for an SDR display).
         base_headroom: log2 headroom of the base rendition.
@@ -140,7 +143,7 @@ def display_weight(display_headroom: float, base_headroom: float, alternate_head
     """
     if not math.isfinite(display_headroom):
         raise InputError(f"display headroom {display_headroom} is not finite")
-    if alternate_headroom <= base_headroom:
+    if alternate_headroom == base_headroom:
         return 1.0
     return min(1.0, max(0.0, (display_headroom - base_headroom) / (alternate_headroom - base_headroom)))
 

@@ -1,60 +1,230 @@
-"""Evaluate a checked graph with ONNX Runtime over a base image (spec §6.3, §7.3).
+"""Evaluate a checked network with ONNX Runtime over a base image (spec §6.3, §7).
 
-This is the decode path: it imports numpy and onnxruntime, never torch. The image is processed
-in horizontal strips so that memory stays bounded whatever the image size.
+This is the decode path: it imports numpy, onnx and onnxruntime, never torch. ONNX Runtime runs
+a graph this module builds: the canonical network rebuilt from the checked weights (so the
+file's own graph bytes never reach the runtime), followed by the decode equations of spec §7
+(SDR to PQ, denormalisation with the display weight folded in, the residual, PQ to cd/m²).
+Running those in the same session makes them vectorised and multi-threaded, where numpy would
+take one core and several passes. ``residual.py`` holds the same equations in numpy; the tests
+check that the two agree.
+
+The image is processed in horizontal strips so that memory stays bounded whatever its size.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
 
 from . import graph as graph_contract
+from .colour import PQ_C1, PQ_C2, PQ_C3, PQ_M1, PQ_M2, PQ_PEAK_LUMINANCE, PRIMARIES, conversion_matrix, transfer_decode
 from .container import GainMapMetadata
-from .network import MlpWeights, coordinates, normalised_levels, positional_encoding
+from .network import LEVELS, MlpWeights, coordinates, normalised_levels, positional_encoding
 
 #: Pixels per strip: bounds the graph's largest intermediate (h, w, 3, W) floats to
 #: about 48 MiB at width 16.
 STRIP_PIXELS = 1 << 18
 
+_PQ = "pq"
+_ABSOLUTE = "cdm2"
 
-def _session(graph: bytes) -> ort.InferenceSession:
+
+@dataclass(frozen=True)
+class Rendition:
+    """A decoded HDR rendition.
+
+    Attributes:
+        pq: float32 (H, W, 3), BT.2020 PQ code values in [0, 1].
+        absolute: float32 (H, W, 3), linear BT.2020 in cd/m².
+    """
+
+    pq: np.ndarray
+    absolute: np.ndarray
+
+
+def _constant(name: str, value, dtype=np.float32) -> TensorProto:
+    return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+
+def _sdr_to_pq_nodes(metadata: GainMapMetadata) -> tuple[list, list]:
+    """Spec §7.1: code values to BT.2020 PQ, as a 256-entry table, a matrix and the PQ curve."""
+    levels = np.arange(LEVELS, dtype=np.float64) / 255.0
+    # Scaling commutes with the primaries matrix, so the table already holds L / 10000.
+    table = transfer_decode(levels, metadata.base_transfer) * (metadata.sdr_white_luminance / PQ_PEAK_LUMINANCE)
+    matrix = conversion_matrix(PRIMARIES[metadata.base_primaries], PRIMARIES["bt2020"])
+    make = helper.make_node
+    nodes = [
+        make("Gather", ["k_lut", "i"], ["d_lin"], axis=0),
+        make("MatMul", ["d_lin", "k_mat"], ["d_2020"]),
+        make("Clip", ["d_2020", "k_zero", "k_one"], ["d_y"]),
+        make("Pow", ["d_y", "k_m1"], ["d_ym1"]),
+        make("Mul", ["d_ym1", "k_c2"], ["d_n1"]),
+        make("Add", ["d_n1", "k_c1"], ["d_num"]),
+        make("Mul", ["d_ym1", "k_c3"], ["d_d1"]),
+        make("Add", ["d_d1", "k_one"], ["d_den"]),
+        make("Div", ["d_num", "d_den"], ["d_ratio"]),
+        make("Pow", ["d_ratio", "k_m2"], ["d_s"]),
+    ]
+    constants = [
+        _constant("k_lut", table),
+        _constant("k_mat", matrix.T),
+        _constant("k_zero", 0.0),
+        _constant("k_one", 1.0),
+        _constant("k_m1", PQ_M1),
+        _constant("k_m2", PQ_M2),
+        _constant("k_c1", PQ_C1),
+        _constant("k_c2", PQ_C2),
+        _constant("k_c3", PQ_C3),
+    ]
+    return nodes, constants
+
+
+def _residual_nodes(metadata: GainMapMetadata, weight: float) -> tuple[list, list]:
+    """Spec §7.4, §7.5, §7.3: denormalise, adapt to the display, apply, clip to [0, 1].
+
+    For a gamma map the display adaptation 1 + w (f - 1) is affine in the network's output,
+    so it folds into the denormalisation's scale and offset; a gain map needs f^w.
+    """
+    scale = metadata.residual_range / 2.0
+    offset = metadata.residual_mean
+    make = helper.make_node
+    nodes = [make("Add", ["d_s", "k_eps"], ["d_base"])]
+    constants = [_constant("k_eps", metadata.epsilon)]
+    if metadata.residual == "gamma":
+        constants += [_constant("k_scale", weight * scale), _constant("k_offset", weight * offset + 1.0 - weight)]
+        nodes += [
+            make("Mul", [graph_contract.OUTPUT, "k_scale"], ["d_fs"]),
+            make("Add", ["d_fs", "k_offset"], ["d_f"]),
+            make("Log", ["d_base"], ["d_lb"]),
+            make("Mul", ["d_f", "d_lb"], ["d_t"]),
+            make("Exp", ["d_t"], ["d_h"]),
+        ]
+    else:
+        constants += [_constant("k_scale", scale), _constant("k_offset", offset), _constant("k_w", weight)]
+        nodes += [
+            make("Mul", [graph_contract.OUTPUT, "k_scale"], ["d_fs"]),
+            make("Add", ["d_fs", "k_offset"], ["d_fu"]),
+            make("Relu", ["d_fu"], ["d_fp"]),
+            make("Pow", ["d_fp", "k_w"], ["d_f"]),
+            make("Mul", ["d_base", "d_f"], ["d_h"]),
+        ]
+    nodes += [
+        make("Sub", ["d_h", "k_eps"], ["d_hraw"]),
+        make("Clip", ["d_hraw", "k_zero", "k_one"], [_PQ]),
+    ]
+    return nodes, constants
+
+
+def _pq_decode_nodes() -> tuple[list, list]:
+    """Spec §7.6: PQ code values to cd/m² (ST 2084 EOTF)."""
+    make = helper.make_node
+    nodes = [
+        make("Pow", [_PQ, "k_inv_m2"], ["d_e"]),
+        make("Sub", ["d_e", "k_c1"], ["d_en"]),
+        make("Relu", ["d_en"], ["d_enp"]),
+        make("Mul", ["d_e", "k_c3"], ["d_ec3"]),
+        make("Sub", ["k_c2", "d_ec3"], ["d_ed"]),
+        make("Div", ["d_enp", "d_ed"], ["d_q"]),
+        make("Pow", ["d_q", "k_inv_m1"], ["d_l"]),
+        make("Mul", ["d_l", "k_peak"], [_ABSOLUTE]),
+    ]
+    constants = [
+        _constant("k_inv_m1", 1.0 / PQ_M1),
+        _constant("k_inv_m2", 1.0 / PQ_M2),
+        _constant("k_peak", PQ_PEAK_LUMINANCE),
+    ]
+    return nodes, constants
+
+
+def decode_model(weights: MlpWeights, metadata: GainMapMetadata, weight: float = 1.0) -> bytes:
+    """The graph this decoder runs: the canonical network, then the decode equations.
+
+    Args:
+        weights: checked parameters (from ``graph.check_graph``).
+        metadata: the container's metadata.
+        weight: the display weight w in [0, 1] (spec §7.5); 1 is the full rendition.
+
+    Returns:
+        ONNX model bytes with inputs as in spec §6.4 table 5 and outputs "pq" and "cdm2".
+    """
+    model = graph_contract.canonical_model(weights, metadata.activation)
+    parts = [_sdr_to_pq_nodes(metadata), _residual_nodes(metadata, weight), _pq_decode_nodes()]
+    for nodes, constants in parts:
+        model.graph.node.extend(nodes)
+        model.graph.initializer.extend(constants)
+    del model.graph.output[:]
+    for name in (_PQ, _ABSOLUTE):
+        model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["h", "w", 3]))
+    return model.SerializeToString()
+
+
+def _session(model: bytes) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _strips(height: int, width: int):
+    strip = max(1, STRIP_PIXELS // width)
+    for top in range(0, height, strip):
+        yield top, min(top + strip, height)
+
+
+def _feeds(levels: np.ndarray, rows: np.ndarray, cols: np.ndarray, code: np.ndarray, top: int, bottom: int):
+    return {
+        graph_contract.INPUT_LEVELS: levels,
+        graph_contract.INPUT_ROWS: rows[top:bottom],
+        graph_contract.INPUT_COLS: cols,
+        graph_contract.INPUT_SDR: np.ascontiguousarray(code[top:bottom]),
+    }
+
+
+def _encodings(metadata: GainMapMetadata, height: int, width: int):
+    levels = positional_encoding(normalised_levels(metadata.input_mean, metadata.input_range))
+    return levels, positional_encoding(coordinates(height)), positional_encoding(coordinates(width))
+
+
+def render(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float = 1.0) -> Rendition:
+    """Decode the HDR rendition of a base image (spec §8).
+
+    Args:
+        weights: checked parameters (from ``graph.check_graph``).
+        metadata: the container's metadata.
+        code: uint8 (H, W, 3), the decoded base image.
+        weight: the display weight w in [0, 1]; 1 is the full rendition.
+
+    Returns:
+        The rendition in BT.2020 PQ and in cd/m².
+    """
+    session = _session(decode_model(weights, metadata, weight))
+    height, width, _ = code.shape
+    levels, rows, cols = _encodings(metadata, height, width)
+    pq = np.empty((height, width, 3), dtype=np.float32)
+    absolute = np.empty((height, width, 3), dtype=np.float32)
+    for top, bottom in _strips(height, width):
+        feeds = _feeds(levels, rows, cols, code, top, bottom)
+        pq[top:bottom], absolute[top:bottom] = session.run([_PQ, _ABSOLUTE], feeds)
+    # Overflowing weights (finite but huge) can still make NaN; spec §7.3 maps it to 0.
+    np.nan_to_num(pq, copy=False, nan=0.0)
+    np.nan_to_num(absolute, copy=False, nan=0.0)
+    return Rendition(pq, absolute)
 
 
 def predict_residual(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray) -> np.ndarray:
-    """Run the network over a base image and denormalise its output (spec §6.3, §7.4).
-
-    The session runs the canonical graph rebuilt from ``weights`` (as returned by
-    :func:`graph.check_graph`), never a file's own graph bytes.
-
-    Args:
-        weights: the network's parameters.
-        metadata: the container's metadata (activation, normalisations).
-        code: uint8 (H, W, 3), the decoded base image.
+    """The denormalised residual map f alone (spec §6.3, §7.4), for tests and tools.
 
     Returns:
-        float32 (H, W, 3), the residual map f (denormalised).
+        float32 (H, W, 3).
     """
     session = _session(graph_contract.build_graph(weights, metadata.activation))
     height, width, _ = code.shape
-    levels = positional_encoding(normalised_levels(metadata.input_mean, metadata.input_range))
-    rows = positional_encoding(coordinates(height))
-    cols = positional_encoding(coordinates(width))
-    strip = max(1, STRIP_PIXELS // width)
+    levels, rows, cols = _encodings(metadata, height, width)
     out = np.empty((height, width, 3), dtype=np.float32)
-    for top in range(0, height, strip):
-        bottom = min(top + strip, height)
-        feeds = {
-            graph_contract.INPUT_LEVELS: levels,
-            graph_contract.INPUT_ROWS: rows[top:bottom],
-            graph_contract.INPUT_COLS: cols,
-            graph_contract.INPUT_SDR: np.ascontiguousarray(code[top:bottom]),
-        }
-        (out[top:bottom],) = session.run([graph_contract.OUTPUT], feeds)
-    scale = np.float32(metadata.residual_range / 2.0)
-    out *= scale
+    for top, bottom in _strips(height, width):
+        (out[top:bottom],) = session.run([graph_contract.OUTPUT], _feeds(levels, rows, cols, code, top, bottom))
+    out *= np.float32(metadata.residual_range / 2.0)
     out += np.float32(metadata.residual_mean)
     return out

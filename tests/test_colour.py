@@ -39,6 +39,15 @@ def test_srgb_reference_values():
     assert np.allclose(colour.srgb_encode(colour.srgb_decode(values)), values, atol=1e-12)
 
 
+def test_bt709_inverse_oetf_inverts_the_oetf():
+    # ITU-R BT.709-6 table 1 item 1.2, the OETF written out here: V = 4.5 L below L = 0.018,
+    # else 1.099 L^0.45 - 0.099.
+    linear = np.concatenate([np.linspace(0.0, 0.018, 20, endpoint=False), np.linspace(0.018, 1.0, 200)])
+    code = np.where(linear < 0.018, 4.5 * linear, 1.099 * linear**0.45 - 0.099)
+    assert np.allclose(colour.bt709_inverse_oetf(code), linear, rtol=1e-12, atol=1e-15)
+    assert colour.bt709_inverse_oetf(np.array([0.0, 1.0])).tolist() == pytest.approx([0.0, 1.0])
+
+
 def test_gamma24():
     assert colour.gamma24_decode(np.array(0.5)) == pytest.approx(0.5**2.4)
     assert colour.gamma24_encode(colour.gamma24_decode(np.array(0.3))) == pytest.approx(0.3)

@@ -62,7 +62,7 @@ def test_normalisation_round_trip_and_flat_input():
 @pytest.mark.parametrize(
     ("display", "base", "alternate", "weight"),
     [(0.0, 0.0, 3.0, 0.0), (1.5, 0.0, 3.0, 0.5), (3.0, 0.0, 3.0, 1.0), (9.0, 0.0, 3.0, 1.0), (-1.0, 0.0, 3.0, 0.0),
-     (2.0, 2.0, 2.0, 1.0)],
+     (2.0, 2.0, 2.0, 1.0), (3.0, 3.0, 0.0, 0.0), (0.0, 3.0, 0.0, 1.0), (1.0, 3.0, 0.0, 2 / 3)],
 )
 def test_display_weight(display, base, alternate, weight):
     assert residual.display_weight(display, base, alternate) == pytest.approx(weight)

@@ -1,0 +1,97 @@
+"""Pillow plugin: ``Image.open`` on a gain-map JPEG gives the SDR image and, beside it, the HDR.
+
+Importing the package registers it; :func:`register` does so explicitly and sets options::
+
+    import numpy as np
+    from PIL import Image
+    import pillow_plugin  # registers
+
+    im = Image.open("photo.jpg")          # the SDR base, exactly as Pillow gives it
+    if im.hdr is not None:                # None for a plain JPEG
+        hdr = np.asarray(im.hdr)          # float32 (H, W, 3), linear, 1.0 = SDR white
+        im.hdr.primaries                  # "bt709", "display-p3" or "bt2020"
+        im.hdr.metadata                   # kind, version, headrooms, sizes
+        im.hdr.render(display_headroom=1.0)   # for a display twice as bright as SDR white
+        im.hdr.pq(), im.hdr.absolute()    # BT.2020 PQ, or cd/m²
+
+    im.save("out.jpg", hdr=hdr_array)     # a GainMLP gain-map JPEG; im is the SDR base
+
+Files read: GainMLP (ours), ISO 21496-1, Ultra HDR / Adobe hdrgm XMP and Apple HDRGainMap.
+Plain JPEGs, MPOs, progressive and CMYK JPEGs open exactly as without the plugin, apart from
+``im.hdr = None``. An unusable gain map opens as the SDR base with a :class:`GainMapWarning`;
+``im.hdr`` then raises the ``gainmap_format.GainmapError`` it describes (``ContainerError`` and
+its kin for ours, ``StandardGainMapError`` for the others).
+
+Saving without ``hdr=`` an image that came from a gain-map JPEG keeps the gain map when the
+pixels are those of the file's base, and otherwise writes the image without it and warns with
+:class:`HdrDroppedWarning`; ``hdr=False`` drops it silently. Save options for ``hdr=``:
+``hdr_primaries`` (name or 8 chromaticities of the array, default "bt709"), ``hdr_options``
+(``gainmap_format.EncodeOptions``), ``hdr_progress`` (callback); every Pillow JPEG option
+applies to the base, whose quality defaults to ``EncodeOptions.quality`` and subsampling to
+4:4:4.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from PIL import Image, JpegImagePlugin
+
+from . import options
+from .errors import GainMapWarning, HdrDroppedWarning
+from .hdr import INFO_KEY, HdrImage, HdrMetadata
+from .opener import GainMapJpegImageFile, GainMapMpoImageFile, wrap_factory
+from .saver import wrap_save
+
+__all__ = [
+    "INFO_KEY",
+    "GainMapJpegImageFile",
+    "GainMapMpoImageFile",
+    "GainMapWarning",
+    "HdrDroppedWarning",
+    "HdrImage",
+    "HdrMetadata",
+    "options",
+    "register",
+    "unregister",
+]
+
+
+def register(**settings: Any) -> None:
+    """Register the plugin with Pillow (idempotent) and set options.
+
+    Args:
+        **settings: option names of :mod:`pillow_plugin.options` in lower case, e.g.
+            ``read_standard=False``, ``standard_sdr_white=203.0``, ``keep_on_save=True``.
+            Unknown names warn and are ignored; a value of the wrong type raises TypeError.
+    """
+    for name, value in settings.items():
+        expected = options.TYPES.get(name)
+        if expected is None:
+            warnings.warn(
+                f"unknown pillow_plugin option {name!r}; known: {sorted(options.TYPES)}", stacklevel=2
+            )
+            continue
+        if not isinstance(value, expected):
+            raise TypeError(f"pillow_plugin option {name} must be {expected}, not {type(value).__name__}")
+        setattr(options, name.upper(), value)
+    factory, accept = Image.OPEN[JpegImagePlugin.JpegImageFile.format]
+    if getattr(factory, "__wrapped__", None) is None:
+        Image.register_open(JpegImagePlugin.JpegImageFile.format, wrap_factory(factory), accept)
+    save = Image.SAVE[JpegImagePlugin.JpegImageFile.format]
+    if getattr(save, "__wrapped__", None) is None:
+        Image.register_save(JpegImagePlugin.JpegImageFile.format, wrap_save(save))
+
+
+def unregister() -> None:
+    """Give Pillow back its own JPEG open and save handlers (for comparisons and tests)."""
+    factory, accept = Image.OPEN[JpegImagePlugin.JpegImageFile.format]
+    if getattr(factory, "__wrapped__", None) is not None:
+        Image.register_open(JpegImagePlugin.JpegImageFile.format, factory.__wrapped__, accept)
+    save = Image.SAVE[JpegImagePlugin.JpegImageFile.format]
+    if getattr(save, "__wrapped__", None) is not None:
+        Image.register_save(JpegImagePlugin.JpegImageFile.format, save.__wrapped__)
+
+
+register()
