@@ -154,15 +154,30 @@ def _read_source(source: Source) -> bytes:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
 
 
-def decode_base(jpeg: bytes) -> np.ndarray:
+def decode_base(jpeg: bytes, expected_size: tuple[int, int] | None = None) -> np.ndarray:
     """Decode a JPEG's primary image to 8-bit RGB with Pillow.
+
+    Args:
+        jpeg: the whole file.
+        expected_size: (width, height) the container was made for; checked against the frame
+            header before any pixel is decoded, so a file cannot make us decode a huge base
+            only to reject it.
 
     Returns:
         uint8 (H, W, 3).
+
+    Raises:
+        JpegError: undecodable, or not greyscale or YCbCr. InputError: too large.
+        ContainerError: the size differs from ``expected_size``.
     """
     try:
         # Pillow's JPEG class directly, not Image.open: the Pillow plugin must not run here.
         with JpegImagePlugin.JpegImageFile(io.BytesIO(jpeg)) as image:
+            if expected_size is not None and image.size != expected_size:
+                raise ContainerError(
+                    f"the base image is {image.size[0]}x{image.size[1]} but the gain map was made for "
+                    f"{expected_size[0]}x{expected_size[1]}"
+                )
             _check_size(image.size, "JPEG base image")
             # CMYK and YCCK have no single standard conversion to RGB, so decoders would differ.
             if image.mode not in ("RGB", "L"):
@@ -347,12 +362,7 @@ def decode(source: Source, *, display_headroom: float | None = None) -> DecodedI
     container = ctr.parse_container(carried)
     metadata = container.metadata
     weights = check_graph(container.graph, metadata.activation, metadata.hidden_width)
-    code = decode_base(data)
-    if (code.shape[1], code.shape[0]) != (metadata.width, metadata.height):
-        raise ContainerError(
-            f"the base image is {code.shape[1]}x{code.shape[0]} but the gain map was made for "
-            f"{metadata.width}x{metadata.height}"
-        )
+    code = decode_base(data, expected_size=(metadata.width, metadata.height))
     weight = 1.0
     if display_headroom is not None:
         weight = display_weight(display_headroom, metadata.base_headroom, metadata.alternate_headroom)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 from onnx import TensorProto, helper, numpy_helper
 
 from .container import HIDDEN_WIDTHS, MAX_GRAPH_BYTES, Activation
@@ -145,6 +146,7 @@ def check_graph(data: bytes, activation: Activation, hidden_width: int) -> MlpWe
         raise GraphContractError(f"hidden width {hidden_width} is not one of {HIDDEN_WIDTHS}")
     model = _parse_model(data)
     _check_model_fields(model)
+    _check_allowed_fields(model, "model")
     graph = model.graph
     _check_io(graph)
     _check_nodes(graph, activation)
@@ -171,6 +173,39 @@ def _check_model_fields(model: onnx.ModelProto) -> None:
     graph = model.graph
     if len(graph.sparse_initializer) or len(graph.value_info) or len(graph.quantization_annotation):
         raise GraphContractError("graph has sparse initializers, value_info or quantization annotations")
+
+
+#: Spec §6.4 [GRA-19] to [GRA-21]: the fields each message may set. Free-text fields (names, doc
+#: strings, producer, metadata_props) are allowed; inputs and outputs are compared byte for byte
+#: with the canonical ones instead, so their messages are not listed.
+_ALLOWED_FIELDS: dict[str, frozenset[str]] = {
+    "onnx.ModelProto": frozenset(
+        {"ir_version", "opset_import", "producer_name", "producer_version", "domain", "model_version",
+         "doc_string", "graph", "metadata_props"}
+    ),
+    "onnx.OperatorSetIdProto": frozenset({"domain", "version"}),
+    "onnx.StringStringEntryProto": frozenset({"key", "value"}),
+    "onnx.GraphProto": frozenset({"node", "name", "initializer", "doc_string", "input", "output"}),
+    "onnx.NodeProto": frozenset({"input", "output", "name", "op_type", "domain", "attribute", "doc_string"}),
+    "onnx.AttributeProto": frozenset({"name", "type", "i", "doc_string"}),
+    "onnx.TensorProto": frozenset({"dims", "data_type", "name", "raw_data", "doc_string"}),
+}
+_COMPARED_WHOLE = frozenset({"input", "output"})
+
+
+def _check_allowed_fields(message: Message, where: str) -> None:
+    """Reject unknown protobuf fields and fields the contract does not name, recursively."""
+    if len(UnknownFieldSet(message)):
+        raise GraphContractError(f"graph {where} carries protobuf fields unknown to ONNX")
+    allowed = _ALLOWED_FIELDS[message.DESCRIPTOR.full_name]
+    for field, value in message.ListFields():
+        if field.name not in allowed:
+            raise GraphContractError(f"graph {where} sets field {field.name!r}, which the contract does not allow")
+        if field.message_type is None or field.name in _COMPARED_WHOLE:
+            continue
+        children = value if field.is_repeated else [value]
+        for index, child in enumerate(children):
+            _check_allowed_fields(child, f"{where}.{field.name}[{index}]")
 
 
 def _check_io(graph: onnx.GraphProto) -> None:
@@ -238,18 +273,12 @@ _ONNX_DTYPES = {
 
 def _tensor_array(tensor: onnx.TensorProto, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     """The initializer's values, after checking dtype, shape, size and storage (spec §6.5)."""
+    # External data, segments and typed data fields were refused by _check_allowed_fields.
     name = tensor.name
-    if tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data):
-        raise GraphContractError(f"graph initializer {name!r} uses external data, which the contract forbids")
     if tensor.data_type != _ONNX_DTYPES[dtype]:
         raise GraphContractError(f"graph initializer {name!r} has ONNX dtype {tensor.data_type}, expected {dtype}")
     if tuple(tensor.dims) != tuple(shape):
         raise GraphContractError(f"graph initializer {name!r} has shape {tuple(tensor.dims)}, expected {shape}")
-    if tensor.HasField("segment") or any(
-        len(getattr(tensor, typed)) for typed in ("float_data", "int32_data", "int64_data", "double_data",
-                                                  "uint64_data", "string_data")
-    ):
-        raise GraphContractError(f"graph initializer {name!r} holds typed data or segments besides raw_data")
     count = int(np.prod(shape))
     if not tensor.HasField("raw_data") or len(tensor.raw_data) != count * dtype.itemsize:
         raise GraphContractError(

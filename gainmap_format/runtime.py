@@ -24,9 +24,10 @@ from .colour import PQ_C1, PQ_C2, PQ_C3, PQ_M1, PQ_M2, PQ_PEAK_LUMINANCE, PRIMAR
 from .container import GainMapMetadata
 from .network import LEVELS, MlpWeights, coordinates, normalised_levels, positional_encoding
 
-#: Pixels per strip: bounds the graph's largest intermediate (h, w, 3, W) floats to
-#: about 48 MiB at width 16.
+#: Pixels per strip at hidden width 16; wider networks get proportionally fewer, so that the
+#: graph's largest intermediate, (h, w, 3, W) floats, stays near 48 MiB at any width.
 STRIP_PIXELS = 1 << 18
+_REFERENCE_WIDTH = 16
 
 _PQ = "pq"
 _ABSOLUTE = "cdm2"
@@ -167,8 +168,9 @@ def _session(model: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _strips(height: int, width: int):
-    strip = max(1, STRIP_PIXELS // width)
+def _strips(height: int, width: int, hidden_width: int):
+    pixels = STRIP_PIXELS * _REFERENCE_WIDTH // hidden_width
+    strip = max(1, pixels // width)
     for top in range(0, height, strip):
         yield top, min(top + strip, height)
 
@@ -204,7 +206,7 @@ def render(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, wei
     levels, rows, cols = _encodings(metadata, height, width)
     pq = np.empty((height, width, 3), dtype=np.float32)
     absolute = np.empty((height, width, 3), dtype=np.float32)
-    for top, bottom in _strips(height, width):
+    for top, bottom in _strips(height, width, metadata.hidden_width):
         feeds = _feeds(levels, rows, cols, code, top, bottom)
         pq[top:bottom], absolute[top:bottom] = session.run([_PQ, _ABSOLUTE], feeds)
     # Overflowing weights (finite but huge) can still make NaN; spec §7.3 maps it to 0.
@@ -223,7 +225,7 @@ def predict_residual(weights: MlpWeights, metadata: GainMapMetadata, code: np.nd
     height, width, _ = code.shape
     levels, rows, cols = _encodings(metadata, height, width)
     out = np.empty((height, width, 3), dtype=np.float32)
-    for top, bottom in _strips(height, width):
+    for top, bottom in _strips(height, width, metadata.hidden_width):
         (out[top:bottom],) = session.run([graph_contract.OUTPUT], _feeds(levels, rows, cols, code, top, bottom))
     out *= np.float32(metadata.residual_range / 2.0)
     out += np.float32(metadata.residual_mean)

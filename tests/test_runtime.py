@@ -7,7 +7,7 @@ from tests.test_network import random_weights
 
 
 def test_strips_cover_the_image_and_denormalise(monkeypatch):
-    monkeypatch.setattr(runtime, "STRIP_PIXELS", 50)  # 50 // 13 = 3 rows a strip, 17 rows: 6 strips
+    monkeypatch.setattr(runtime, "STRIP_PIXELS", 50)  # width 8: 100 pixels, 7 rows a strip, 3 strips
     weights = random_weights(8, seed=4)
     code = np.random.default_rng(1).integers(0, 256, (17, 13, 3), dtype=np.uint8)
     metadata = GainMapMetadata(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from xml.parsers import expat
 
 from .. import structs
 from ..errors import StandardGainMapError
@@ -77,8 +78,7 @@ def primary_xmp(layout: JpegLayout) -> dict | None:
 def _parse_xmp(packet: bytes, where: str) -> dict:
     if len(packet) > MAX_XMP_BYTES:
         raise StandardGainMapError(f"{where}: XMP packet of {len(packet)} bytes is over {MAX_XMP_BYTES}")
-    if b"<!DOCTYPE" in packet or b"<!ENTITY" in packet:
-        raise StandardGainMapError(f"{where}: XMP declares a DOCTYPE or entity, which XMP never needs; refused")
+    _refuse_dtd(packet, where)
     try:
         root = ET.fromstring(packet.rstrip(b"\x00 \t\r\n"))
     except ET.ParseError as exc:
@@ -94,6 +94,32 @@ def _parse_xmp(packet: bytes, where: str) -> dict:
                 properties.setdefault(child.tag, _xmp_value(child))
     properties["items"] = _container_items_of(root)
     return properties
+
+
+class _DtdFoundError(Exception):
+    """Raised from inside expat to stop at the first DTD declaration."""
+
+
+def _refuse_dtd(packet: bytes, where: str) -> None:
+    """Refuse any DOCTYPE or entity declaration, which XMP never needs (entity expansion attacks).
+
+    A byte search would miss a DTD in UTF-16; expat reads the packet in the encoding it declares,
+    so this scan sees every declaration the real parse would.
+    """
+    scanner = expat.ParserCreate()
+
+    def refuse(*_args: object) -> None:
+        raise _DtdFoundError
+
+    scanner.StartDoctypeDeclHandler = refuse
+    scanner.EntityDeclHandler = refuse
+    try:
+        scanner.Parse(packet.rstrip(b"\x00 \t\r\n"), True)
+    except _DtdFoundError:
+        refusal = f"{where}: XMP declares a DOCTYPE or entity, which XMP never needs; refused"
+        raise StandardGainMapError(refusal) from None
+    except expat.ExpatError as exc:
+        raise StandardGainMapError(f"{where}: XMP is not well-formed XML ({exc})") from exc
 
 
 def _xmp_value(element: ET.Element) -> str | list[str]:

@@ -1,0 +1,450 @@
+"""The conformance suite: its runner, its vectors, the independent decoder, and spec coverage."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conformance import check_writer, generate, run
+from conformance import reference_decoder as rd
+from gainmap_format import codec
+from gainmap_format.errors import GainmapError, GraphContractError, NoGainMapError, UnsupportedVersionError
+
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = ROOT / "conformance" / "vectors"
+SPEC = ROOT / "spec" / "gainmap-mlp.md"
+README = ROOT / "conformance" / "README.md"
+PYTHON = sys.executable
+
+EXIT_CODES = ["--exit-code", "reject=1", "--exit-code", "no_gainmap=3", "--exit-code", "unsupported_version=4"]
+
+#: Vectors of SHOULD-level graph rejections ([GRA-21]), which gainmap_format meets too.
+SHOULD_GRAPH_VECTORS = {"invalid-graph-unknown-field", "invalid-graph-node-overload",
+                       "invalid-graph-model-configuration"}
+
+
+def cases() -> list[tuple[Path, dict]]:
+    return [(folder, json.loads((folder / "case.json").read_text())) for folder in sorted(VECTORS.iterdir())
+            if (folder / "case.json").is_file()]
+
+
+def valid_cases() -> list[tuple[Path, dict]]:
+    return [(folder, case) for folder, case in cases() if case["expected_result"] == "decode"]
+
+
+def rejected_cases() -> list[tuple[Path, dict]]:
+    return [(folder, case) for folder, case in cases() if case["expected_result"] != "decode"]
+
+
+@pytest.fixture(autouse=True)
+def importable(monkeypatch):
+    """Decoders started by the runner import conformance and gainmap_format from the repository."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+
+def run_suite(tmp_path: Path, decoder: str, *extra: str, headroom: str | None = None) -> tuple[int, dict]:
+    report = tmp_path / "report.json"
+    argv = ["--decoder", decoder, "--json", str(report), "--report", str(tmp_path / "report.txt"), *extra]
+    if headroom:
+        argv += ["--headroom-decoder", headroom]
+    status = run.main(argv)
+    return status, json.loads(report.read_text())
+
+
+def statuses(report: dict, status: str) -> set[str]:
+    return {r["name"] for r in report["results"] if r["status"] == status}
+
+
+# ---- the runner against the two real decoders ----
+
+@pytest.mark.slow
+def test_runner_passes_the_library(tmp_path):
+    adapter = f"{PYTHON} -m conformance.gainmap_decode {{input}} {{output}}"
+    status, report = run_suite(tmp_path, adapter, "--jobs", "2", *EXIT_CODES,
+                               headroom=adapter + " --display-headroom {headroom}")
+    assert status == run.EXIT_PASS, (tmp_path / "report.txt").read_text()
+    assert statuses(report, "fail") == set() and statuses(report, "skip") == set()
+    assert statuses(report, "warn") == set()
+    assert report["summary"]["pass"] == len(cases())
+
+
+@pytest.mark.slow
+def test_runner_passes_the_reference_decoder_strictly(tmp_path):
+    """Through the shell wrapper, with --strict: every SHOULD is met too."""
+    decoder = f"{PYTHON} {ROOT}/conformance/reference_decoder.py {{input}} {{output}}"
+    env = {**os.environ, "PYTHON": PYTHON}
+    command = [str(ROOT / "conformance" / "run"), "--decoder", decoder, "--headroom-decoder",
+               decoder + " --display-headroom {headroom}", "--strict", "--jobs", "2", *EXIT_CODES,
+               "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.txt")]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["summary"] == {"pass": len(cases()), "fail": 0, "warn": 0, "skip": 0}
+
+
+def test_runner_reads_exr_outputs_of_the_library_cli(tmp_path):
+    names = ["valid-gamma-sine-w16", "valid-custom-epsilon-white", "valid-size-29x1", "invalid-container-crc-weights",
+             "nogainmap-plain-jpeg", "valid-display-headroom-gain"]
+    status, report = run_suite(tmp_path, f"{PYTHON} -m gainmap_format.cli decode {{input}} -o {{output}}",
+                               "--output-format", "exr", "--only", *names)
+    assert status == run.EXIT_PASS
+    assert statuses(report, "skip") == {"valid-display-headroom-gain"}
+    assert len(statuses(report, "pass")) == len(names) - 1
+
+
+# ---- the two decoders agree, in process ----
+
+@pytest.mark.parametrize(("folder", "case"), valid_cases(), ids=lambda v: getattr(v, "name", ""))
+def test_reference_decoder_agrees_with_onnxruntime(folder, case):
+    data = (folder / "input.jpg").read_bytes()
+    ours = codec.decode(data, display_headroom=case["display_headroom"]).pq.astype(np.float64)
+    reference = rd.decode(data, case["display_headroom"]).astype(np.float64)
+    expected = np.load(folder / "expected.npy").astype(np.float64)
+    tolerance = case["tolerance"]
+    for output in (ours, reference):
+        error = np.abs(output - expected)
+        assert error.max() <= tolerance["max_abs"] and np.sqrt(np.mean(error**2)) <= tolerance["rms"]
+    # Well inside the tolerance, so that it has room for other honest implementations.
+    assert np.abs(ours - reference).max() <= tolerance["max_abs"] / 10
+
+
+_KINDS = {"reject": rd.RejectedError, "no_gainmap": rd.NoGainMapError,
+          "unsupported_version": rd.UnsupportedVersionError}
+_LIBRARY_KINDS = {"reject": GainmapError, "no_gainmap": NoGainMapError, "unsupported_version": UnsupportedVersionError}
+
+
+@pytest.mark.parametrize(("folder", "case"), rejected_cases(), ids=lambda v: getattr(v, "name", ""))
+def test_both_decoders_reject_what_they_must(folder, case):
+    data = (folder / "input.jpg").read_bytes()
+    with pytest.raises(rd.RejectedError) as caught:
+        rd.decode(data)
+    assert type(caught.value) is _KINDS[case["expected_result"]]
+    # The reference decoder names the requirement it enforces: one the vector says it tests.
+    assert set(re.findall(r"\[([A-Z]+-\d+)\]", str(caught.value))) & set(case["requirements"])
+    with pytest.raises(GainmapError) as caught:
+        codec.decode(data)
+    assert isinstance(caught.value, _LIBRARY_KINDS[case["expected_result"]])
+    if case["expected_result"] == "reject":
+        assert not isinstance(caught.value, NoGainMapError | UnsupportedVersionError)
+
+
+def test_library_rejects_fields_outside_the_graph_contract():
+    for name in sorted(SHOULD_GRAPH_VECTORS):
+        with pytest.raises(GraphContractError):
+            codec.decode((VECTORS / name / "input.jpg").read_bytes())
+
+
+# ---- deliberately broken decoders fail on the right vectors ----
+
+BROKEN = {
+    "ignores-crc": ("rd.check_crc = lambda body, stored: None",
+                    {"invalid-container-crc-header", "invalid-container-crc-weights", "invalid-container-crc-trailer",
+                     "invalid-crc-and-version-2.0"},
+                    {"valid-gamma-sine-w16", "invalid-container-bad-magic"}),
+    "fixed-epsilon": ("import dataclasses\n_r = rd.reconstruct\n"
+                      "rd.reconstruct = lambda z, s, h, w: _r(z, s, dataclasses.replace(h, epsilon=1 / 64), w)",
+                      {"valid-custom-epsilon-white", "valid-bounds-inclusive"}, {"valid-gamma-sine-w16"}),
+    "swaps-red-and-blue": ("_b = rd.decode_base\nrd.decode_base = lambda *a: _b(*a)[..., ::-1].copy()",
+                           {"valid-gamma-sine-w16", "valid-subsampled-420-base", "valid-size-1x1"},
+                           {"valid-greyscale-base"}),
+    "accepts-major-2": ("_v = rd.check_version\nrd.check_version = lambda m: _v(min(m, 0x0100))",
+                        {"unsupported-version-2.0", "unsupported-version-1.1"},
+                        {"invalid-crc-and-version-2.0", "invalid-version-0.1"}),
+    "float32-phases": ("import math\n"
+                       "def encode(values):\n"
+                       "    phase = values.astype(np.float32)[:, None] * (np.float32(math.pi) * "
+                       "np.exp2(np.arange(12)).astype(np.float32))\n"
+                       "    return np.concatenate([np.sin(phase), np.cos(phase)], axis=1).astype(np.float32)\n"
+                       "rd.encode = encode",
+                       {"valid-high-frequency-weights"}, {"valid-gamma-sine-w16", "valid-size-23x37"}),
+    "joins-chunks-in-file-order": ("def reassemble(segments):\n"
+                                   "    ours = [s for s in segments if rd.is_gainmlp(s)]\n"
+                                   "    if not ours: raise rd.NoGainMapError('none')\n"
+                                   "    return b''.join(s.payload[10:] for s in ours)\n"
+                                   "rd.reassemble = reassemble",
+                                   {"valid-segments-reversed", "invalid-segment-count-0", "invalid-segment-sequence-0"},
+                                   {"valid-w128-two-segments", "invalid-segment-missing"}),
+    "reads-segments-after-sos": ("import re\n_s = rd.read_segments\n"
+                                 "def read_segments(data):\n"
+                                 "    found = [rd.Segment(0xEF, m.start(), data[m.start() + 4 : m.start() + 2 + "
+                                 "int.from_bytes(m.group(1), 'big')])\n"
+                                 "             for m in re.finditer(rb'\\xff\\xef(..)GainMLP\\x00', data, re.S)]\n"
+                                 "    return _s(data) + [s for s in found if s.offset > rd.split_at_sos(data)[1]]\n"
+                                 "rd.read_segments = read_segments",
+                                 {"nogainmap-segment-after-eoi", "valid-metadata-neighbours",
+                                  "valid-with-iso-gain-map"}, {"valid-gamma-sine-w16"}),
+    "ignores-display-headroom": ("rd.display_weight = lambda header, headroom: 1.0",
+                                 {"valid-display-headroom-gamma", "valid-display-headroom-gain",
+                                  "valid-gain-weight-zero"}, {"valid-headroom-equal"}),
+    "applies-exif-orientation": ("from PIL import Image\nimport io\n_d = rd.decode\n"
+                                 "def decode(data, headroom=None):\n"
+                                 "    out = _d(data, headroom)\n"
+                                 "    turned = Image.open(io.BytesIO(data)).getexif().get(0x0112) == 6\n"
+                                 "    return np.rot90(out, -1).copy() if turned else out\n"
+                                 "rd.decode = decode",
+                                 {"valid-metadata-neighbours"}, {"valid-gamma-sine-w16"}),
+    "no-gain-map-is-damage": ("rd.NoGainMapError.exit_status = rd.EXIT_REJECTED",
+                              {"nogainmap-plain-jpeg", "nogainmap-segment-after-eoi"}, {"invalid-container-bad-magic"}),
+    "no-clipping": ("def reconstruct(z, s, h, w):\n"
+                    "    f = z.astype(np.float64) * (h.residual_range / 2) + h.residual_mean\n"
+                    "    out = (s + h.epsilon) ** f - h.epsilon\n"
+                    "    return np.where(np.isnan(out), 0, out).astype(np.float32)\n"
+                    "rd.reconstruct = reconstruct",
+                    {"valid-clipping"}, {"valid-gamma-sine-w16"}),
+    "no-clamp-before-pq": ("def base_to_pq(code, h):\n"
+                           "    c = code / 255.0\n"
+                           "    srgb = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)\n"
+                           "    linear = srgb if h.base_transfer == 1 else c ** 2.4\n"
+                           "    m = np.linalg.inv(rd.npm(rd.PRIMARIES[3])) @ rd.npm(rd.PRIMARIES[h.base_primaries])\n"
+                           "    y = (linear @ m.T * h.sdr_white / 10000) ** rd.M1\n"
+                           "    return ((rd.C1 + rd.C2 * y) / (1 + rd.C3 * y)) ** rd.M2\n"
+                           "rd.base_to_pq = base_to_pq",
+                           {"valid-gamma-relu-w32-srgb-p3"}, {"valid-custom-epsilon-white"}),
+    "accepts-any-hidden-width": ("rd.HIDDEN_WIDTHS = (8, 16, 24, 32, 64, 128)",
+                                 {"invalid-hidden-width-24"}, {"invalid-graph-width-mismatch"}),
+    "no-nan-guard": ("_r = rd.reconstruct\n"
+                     "def reconstruct(z, s, h, w):\n"
+                     "    f = z.astype(np.float64) * (h.residual_range / 2) + h.residual_mean\n"
+                     "    return np.clip((s + h.epsilon) ** f - h.epsilon, 0, 1).astype(np.float32)\n"
+                     "rd.reconstruct = reconstruct",
+                     {"valid-overflow-nan"}, {"valid-gamma-sine-w16"}),
+}
+
+_OUTPUT_ON_REJECTION = """
+status = rd.main(sys.argv[1:])
+if status:
+    np.save(sys.argv[2], np.zeros((1, 1, 3), np.float32))
+sys.exit(status)
+"""
+
+
+def broken_decoder(tmp_path: Path, name: str, patch: str, tail: str = "sys.exit(rd.main(sys.argv[1:]))") -> str:
+    script = tmp_path / f"{name}.py"
+    script.write_text(f"import sys\nimport numpy as np\nfrom conformance import reference_decoder as rd\n"
+                      f"{textwrap.dedent(patch)}\n{tail}\n")
+    return f"{PYTHON} {script} {{input}} {{output}}"
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_broken_decoder_fails_on_the_right_vectors(tmp_path, name):
+    patch, must_fail, must_pass = BROKEN[name]
+    decoder = broken_decoder(tmp_path, name, patch)
+    status, report = run_suite(tmp_path, decoder, "--strict", "--jobs", "2", *EXIT_CODES, "--only",
+                               *sorted(must_fail | must_pass), headroom=decoder + " --display-headroom {headroom}")
+    assert status == run.EXIT_FAIL
+    assert statuses(report, "fail") == must_fail
+    assert statuses(report, "pass") == must_pass
+
+
+def test_decoder_writing_output_for_rejected_files_fails(tmp_path):
+    decoder = broken_decoder(tmp_path, "writes-anyway", "", tail=_OUTPUT_ON_REJECTION)
+    rejected = {"invalid-container-crc-weights", "invalid-graph-external-data", "nogainmap-plain-jpeg"}
+    status, report = run_suite(tmp_path, decoder, "--only", *rejected, "valid-gamma-sine-w16")
+    assert status == run.EXIT_FAIL and statuses(report, "fail") == rejected
+    assert all("GEN-2" in r["message"] for r in report["results"] if r["status"] == "fail")
+
+
+# ---- the runner's own behaviour ----
+
+def fake_decoder(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "fake.py"
+    script.write_text("import sys, time\nimport numpy as np\nsource, output = sys.argv[1], sys.argv[2]\n"
+                      + textwrap.dedent(body))
+    return f"{PYTHON} {script} {{input}} {{output}}"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("np.save(output, np.full((48, 64, 3), np.nan, np.float32))", "not finite"),
+    ("np.save(output, np.zeros((64, 48, 3), np.float32))", "output shape"),
+    ("np.save(output, np.zeros((48, 64, 3), np.float32))", "error max"),
+    ("np.save(output, np.zeros((48, 64, 3), np.uint8))", "unreadable output"),
+    ("open(output, 'wb').write(b'junk')", "unreadable output"),
+    ("sys.exit(0)", "wrote no output"),
+    ("sys.exit(5)", "exited with status 5"),
+    ("time.sleep(30)", "timed out"),
+])
+def test_runner_judges_bad_outputs(tmp_path, body, message):
+    status, report = run_suite(tmp_path, fake_decoder(tmp_path, body), "--only", "valid-gamma-sine-w16",
+                               "--timeout", "3")
+    assert status == run.EXIT_FAIL and message in report["results"][0]["message"]
+
+
+def test_runner_limits_the_decoders_memory(tmp_path):
+    hog = fake_decoder(tmp_path, "hoard = np.ones(1 << 30, np.uint8)\nnp.save(output, np.zeros((48, 64, 3)))")
+    status, report = run_suite(tmp_path, hog, "--only", "valid-gamma-sine-w16", "--memory-limit", "700")
+    assert status == run.EXIT_FAIL and "exited with status 1" in report["results"][0]["message"]
+    decoder = f"{PYTHON} {ROOT}/conformance/reference_decoder.py {{input}} {{output}}"
+    status, _ = run_suite(tmp_path, decoder, "--only", "valid-gamma-sine-w16", "invalid-base-too-large",
+                          "--memory-limit", "2000")
+    assert status == run.EXIT_PASS
+
+
+def test_runner_checks_the_rejection_kind_only_when_told(tmp_path):
+    decoder = fake_decoder(tmp_path, "sys.exit(7)")
+    names = ["--only", "nogainmap-plain-jpeg", "unsupported-version-2.0", "invalid-container-crc-weights"]
+    assert run_suite(tmp_path, decoder, *names)[0] == run.EXIT_PASS
+    status, report = run_suite(tmp_path, decoder, *names, *EXIT_CODES)
+    assert status == run.EXIT_FAIL
+    assert statuses(report, "fail") == {"nogainmap-plain-jpeg", "invalid-container-crc-weights"}
+    assert statuses(report, "warn") == {"unsupported-version-2.0"}  # [VER-4] is a SHOULD
+
+
+def test_runner_skips_headroom_vectors_without_a_headroom_decoder(tmp_path):
+    status, report = run_suite(tmp_path, fake_decoder(tmp_path, "sys.exit(1)"), "--only",
+                               "valid-display-headroom-gamma")
+    assert status == run.EXIT_PASS and statuses(report, "skip") == {"valid-display-headroom-gamma"}
+
+
+def test_runner_detects_a_damaged_suite(tmp_path):
+    copy = tmp_path / "vectors" / "valid-size-1x1"
+    copy.mkdir(parents=True)
+    for path in (VECTORS / "valid-size-1x1").iterdir():
+        copy.joinpath(path.name).write_bytes(path.read_bytes())
+    expected = np.load(copy / "expected.npy")
+    np.save(copy / "expected.npy", expected + 0.5)
+    decoder = f"{PYTHON} -m conformance.gainmap_decode {{input}} {{output}}"
+    status, report = run_suite(tmp_path, decoder, "--vectors", str(tmp_path / "vectors"))
+    assert status == run.EXIT_FAIL and "suite damaged" in report["results"][0]["message"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["--decoder", "dec {input}"],
+    ["--decoder", "dec {output}"],
+    ["--decoder", "dec {input} {output} {extra}"],
+    ["--decoder", "dec 'unclosed {input} {output}"],
+    ["--decoder", "dec {input} {output}", "--headroom-decoder", "dec {input} {output}"],
+    ["--decoder", "dec {input} {output}", "--only", "no-such-vector"],
+    ["--decoder", "dec {input} {output}", "--vectors", "/nonexistent"],
+    ["--decoder", "dec {input} {output}", "--exit-code", "damage=1"],
+    ["--decoder", "dec {input} {output}", "--exit-code", "reject=0"],
+    ["--decoder", "dec {input} {output}", "--timeout", "0"],
+])
+def test_runner_usage_errors(tmp_path, argv, capsys):
+    report = tmp_path / "r.json"
+    assert run.main([*argv, "--json", str(report), "--report", str(tmp_path / "r.txt")]) == run.EXIT_USAGE
+    assert "conformance: error:" in capsys.readouterr().err and not report.exists()
+
+
+def test_runner_argparse_errors_exit_2():
+    completed = subprocess.run([PYTHON, "-m", "conformance"], capture_output=True, text=True, cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert completed.returncode == 2 and "--decoder" in completed.stderr
+
+
+def test_reference_decoder_cli(tmp_path):
+    script = str(ROOT / "conformance" / "reference_decoder.py")
+    for name, status in (("valid-size-1x1", 0), ("invalid-container-crc-weights", 1), ("nogainmap-plain-jpeg", 3),
+                         ("unsupported-version-2.0", 4)):
+        out = tmp_path / f"{name}.npy"
+        completed = subprocess.run([PYTHON, script, str(VECTORS / name / "input.jpg"), str(out)],
+                                   capture_output=True, text=True)
+        assert completed.returncode == status and out.exists() == (status == 0)
+        assert list(tmp_path.glob(".*")) == []  # no temporary file left behind
+        assert status != 1 or "rejected: [CON-15]" in completed.stderr
+
+
+def test_reference_decoder_needs_neither_onnx_nor_the_library():
+    code = ("import sys\nfrom conformance import reference_decoder\n"
+            "assert not {'onnx', 'onnxruntime', 'gainmap_format'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([PYTHON, "-c", code], check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+# ---- spec coverage, writer checks, generator ----
+
+def spec_identifiers() -> list[str]:
+    text = SPEC.read_text()
+    index = text[text.index("## Requirement index") :]
+    return re.findall(r"^\| ([A-Z]+-\d+) \|", index, re.M)
+
+
+def exemptions() -> dict[str, str]:
+    text = README.read_text()
+    block = text[text.index("<!-- exemptions:begin -->") : text.index("<!-- exemptions:end -->")]
+    return dict(re.findall(r"^\| ([A-Z]+-\d+) \| (.+?) \|$", block, re.M))
+
+
+def test_every_must_shall_and_should_carries_an_identifier():
+    text = SPEC.read_text()
+    body = text[: text.index("## Requirement index")]
+    untagged = [paragraph[:100] for paragraph in re.split(r"\n\s*\n", body)
+                if re.search(r"\b(MUST|SHALL|SHOULD|REQUIRED|RECOMMENDED)\b", paragraph)
+                and not paragraph.lstrip().startswith("**[") and "BCP 14" not in paragraph]
+    assert untagged == []
+
+
+def test_every_spec_requirement_is_covered_or_exempt():
+    identifiers = spec_identifiers()
+    assert len(identifiers) == len(set(identifiers)) > 150
+    covered = {i for _, case in cases() for i in case["requirements"]}
+    exempt = exemptions()
+    assert not covered - set(identifiers), "vectors cite identifiers the spec does not define"
+    assert not set(exempt) - set(identifiers), "the exemption table names identifiers the spec does not define"
+    assert not covered & set(exempt), "an exempt identifier is covered after all; drop its exemption"
+    assert set(identifiers) - covered - set(exempt) == set()
+    assert all(len(reason) > 40 for reason in exempt.values()) and len(exempt) <= 5
+
+
+def test_every_case_is_well_formed():
+    for folder, case in cases():
+        assert case["name"] == folder.name
+        assert case["level"] in ("must", "should") and case["requirements"] and case["note"]
+        assert run.sha256(folder / "input.jpg") == case["input_sha256"]
+        if case["expected_result"] == "decode":
+            expected = np.load(folder / "expected.npy")
+            assert run.sha256(folder / "expected.npy") == case["expected_sha256"]
+            assert expected.dtype == np.float32 and list(expected.shape) == case["shape"]
+            assert set(case["tolerance"]) == {"max_abs", "rms"}
+        for name, digest in case.get("extra_files", {}).items():
+            assert run.sha256(folder / name) == digest
+
+
+def writer_inputs(folder: Path) -> tuple[bytes | None, np.ndarray | None]:
+    writer_input = folder / "writer_input.jpg"
+    source = folder / "source.npy"
+    return (writer_input.read_bytes() if writer_input.exists() else None,
+            np.load(source) if source.exists() else None)
+
+
+@pytest.mark.parametrize(("folder", "case"), [(f, c) for f, c in valid_cases() if c.get("writer_checks")],
+                         ids=lambda v: getattr(v, "name", ""))
+def test_writer_requirements_hold_on_the_reference_encoders_files(folder, case):
+    outcomes = check_writer.check((folder / "input.jpg").read_bytes(), *writer_inputs(folder))
+    assert {name: problem for name, problem in outcomes.items() if problem} == {}
+    claimed = set(case["requirements"]) & check_writer.REQUIREMENTS
+    assert claimed <= set(outcomes), f"listed but not verified: {sorted(claimed - set(outcomes))}"
+
+
+@pytest.mark.parametrize(("name", "requirement"), [
+    ("valid-flags-set", "CON-4"),
+    ("valid-writer-version-0.0", "VER-2"),
+    ("valid-segments-reversed", "CAR-22"),
+    ("valid-graph-free-text", "ENC-8"),
+    ("valid-headroom-equal", "ENC-6"),
+])
+def test_writer_checks_catch_files_no_reference_writer_makes(name, requirement):
+    outcomes = check_writer.check((VECTORS / name / "input.jpg").read_bytes())
+    assert outcomes[requirement] is not None
+
+
+def test_readme_table_matches_the_vectors():
+    records = [case for _, case in cases()]
+    assert generate.table(records) in README.read_text()
+
+
+def test_generator_is_reproducible(tmp_path):
+    names = ["valid-gamma-sine-w16", "valid-w128-two-segments", "valid-metadata-neighbours",
+             "invalid-graph-external-data", "invalid-base-too-large"]
+    assert generate.main(["--out", str(tmp_path), "--only", *names]) == 0
+    for name in names:
+        made = sorted(p.name for p in (tmp_path / name).iterdir())
+        assert made == sorted(p.name for p in (VECTORS / name).iterdir())
+        for file in made:
+            assert (tmp_path / name / file).read_bytes() == (VECTORS / name / file).read_bytes(), f"{name}/{file}"
