@@ -2,7 +2,8 @@
 
 This is the decode path: it imports numpy, onnx and onnxruntime, never torch. ONNX Runtime runs
 a graph this module builds: the canonical network rebuilt from the checked weights (so the
-file's own graph bytes never reach the runtime), followed by the decode equations of spec §7
+file's own graph bytes never reach the runtime), with its colour lookup done per channel, which
+gives the same sums without the (h, w, 3, W) intermediate, then the decode equations of spec §7
 (SDR to PQ, denormalisation with the display weight folded in, the residual, PQ to cd/m²).
 Running those in the same session makes them vectorised and multi-threaded, where numpy would
 take one core and several passes. ``residual.py`` holds the same equations in numpy; the tests
@@ -48,6 +49,42 @@ class Rendition:
 
 def _constant(name: str, value, dtype=np.float32) -> TensorProto:
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
+
+
+#: Spec §6.4 table 6: the canonical nodes that look up R, G and B in one stacked table.
+_STACKED_LOOKUP_OUTPUTS = frozenset({"t", "j", "g", "c"})
+
+
+def _per_channel_lookup(model) -> None:
+    """Replace the stacked colour lookup by three lookups and two adds (same value of "c")."""
+    make = helper.make_node
+    per_channel = [
+        make("Split", ["i", "k_split"], ["i_r", "i_g", "i_b"], axis=2),
+        make("Squeeze", ["i_r", "a2"], ["j_r"]),
+        make("Squeeze", ["i_g", "a2"], ["j_g"]),
+        make("Squeeze", ["i_b", "a2"], ["j_b"]),
+        make("Gather", ["t3", "k_ch0"], ["t_r"], axis=0),
+        make("Gather", ["t3", "k_ch1"], ["t_g"], axis=0),
+        make("Gather", ["t3", "k_ch2"], ["t_b"], axis=0),
+        make("Gather", ["t_r", "j_r"], ["g_r"], axis=0),
+        make("Gather", ["t_g", "j_g"], ["g_g"], axis=0),
+        make("Gather", ["t_b", "j_b"], ["g_b"], axis=0),
+        make("Add", ["g_r", "g_g"], ["g_rg"]),
+        make("Add", ["g_rg", "g_b"], ["c"]),
+    ]
+    kept = [node for node in model.graph.node if node.output[0] not in _STACKED_LOOKUP_OUTPUTS]
+    # The new nodes read "t3" and "i", so they go right after the Cast that makes "i".
+    insert_at = next(index for index, node in enumerate(kept) if node.output[0] == "i") + 1
+    del model.graph.node[:]
+    model.graph.node.extend(kept[:insert_at] + per_channel + kept[insert_at:])
+    model.graph.initializer.extend(
+        [
+            _constant("k_split", [1, 1, 1], np.int64),
+            _constant("k_ch0", 0, np.int64),
+            _constant("k_ch1", 1, np.int64),
+            _constant("k_ch2", 2, np.int64),
+        ]
+    )
 
 
 def _sdr_to_pq_nodes(metadata: GainMapMetadata) -> tuple[list, list]:
@@ -112,9 +149,12 @@ def _residual_nodes(metadata: GainMapMetadata, weight: float) -> tuple[list, lis
             make("Pow", ["d_fp", "k_w"], ["d_f"]),
             make("Mul", ["d_base", "d_f"], ["d_h"]),
         ]
+    # Overflowing weights (finite but huge) can make NaN, which Clip keeps; spec §7.3 maps it to 0.
     nodes += [
         make("Sub", ["d_h", "k_eps"], ["d_hraw"]),
-        make("Clip", ["d_hraw", "k_zero", "k_one"], [_PQ]),
+        make("IsNaN", ["d_hraw"], ["d_nan"]),
+        make("Where", ["d_nan", "k_zero", "d_hraw"], ["d_hnum"]),
+        make("Clip", ["d_hnum", "k_zero", "k_one"], [_PQ]),
     ]
     return nodes, constants
 
@@ -152,6 +192,7 @@ def decode_model(weights: MlpWeights, metadata: GainMapMetadata, weight: float =
         ONNX model bytes with inputs as in spec §6.4 table 5 and outputs "pq" and "cdm2".
     """
     model = graph_contract.canonical_model(weights, metadata.activation)
+    _per_channel_lookup(model)
     parts = [_sdr_to_pq_nodes(metadata), _residual_nodes(metadata, weight), _pq_decode_nodes()]
     for nodes, constants in parts:
         model.graph.node.extend(nodes)
@@ -207,11 +248,13 @@ def render(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, wei
     pq = np.empty((height, width, 3), dtype=np.float32)
     absolute = np.empty((height, width, 3), dtype=np.float32)
     for top, bottom in _strips(height, width, metadata.hidden_width):
-        feeds = _feeds(levels, rows, cols, code, top, bottom)
-        pq[top:bottom], absolute[top:bottom] = session.run([_PQ, _ABSOLUTE], feeds)
-    # Overflowing weights (finite but huge) can still make NaN; spec §7.3 maps it to 0.
-    np.nan_to_num(pq, copy=False, nan=0.0)
-    np.nan_to_num(absolute, copy=False, nan=0.0)
+        binding = session.io_binding()
+        for name, value in _feeds(levels, rows, cols, code, top, bottom).items():
+            binding.bind_cpu_input(name, value)
+        # Row strips of C-contiguous arrays are contiguous: the runtime writes straight into them.
+        for name, out in ((_PQ, pq[top:bottom]), (_ABSOLUTE, absolute[top:bottom])):
+            binding.bind_output(name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
+        session.run_with_iobinding(binding)
     return Rendition(pq, absolute)
 
 
