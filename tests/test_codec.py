@@ -62,7 +62,7 @@ def test_same_seed_gives_the_same_file(scene, encoded):
 
 
 def test_user_jpeg_is_kept_byte_for_byte_with_its_metadata(scene):
-    exif = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x00"
+    exif = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00"  # empty IFD0
     sdr = jpeg_bytes(default_sdr(hdr_to_pq(scene, BT2020, 1.0)), quality=90, exif=exif, icc_profile=b"fake-icc-profile")
     result = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, sdr=sdr, options=QUICK)
     before, after = jpeg.parse_jpeg(sdr), jpeg.parse_jpeg(result.jpeg)
