@@ -240,3 +240,13 @@ def test_real_hdr_files_round_trip():
                               options=codec.EncodeOptions(iterations=150))
         reference = hdr_to_pq(crop, image.chromaticities, 100.0)
         assert pq_psnr(reference, codec.decode(result.jpeg).pq) > 35.0, name
+
+
+def test_an_ultra_hdr_base_keeps_its_own_gain_map_readable():
+    """Our segments go before the MPF segment, so libultrahdr still finds the file's own map."""
+    imagecodecs = pytest.importorskip("imagecodecs", reason="imagecodecs (libultrahdr) is a test extra")
+    base = (shared_data("gainmaps") / "libultrahdr_iso_1280x720.jpg").read_bytes()
+    result = codec.encode(hdr_scene(720, 1280, seed=1), chromaticities=BT2020, white_luminance=1.0, sdr=base,
+                          options=codec.EncodeOptions(iterations=5))
+    assert np.array_equal(imagecodecs.ultrahdr_decode(result.jpeg), imagecodecs.ultrahdr_decode(base))
+    assert codec.decode(result.jpeg).metadata.width == 1280
