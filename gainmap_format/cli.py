@@ -17,6 +17,7 @@ from . import codec
 from .colour import PRIMARIES
 from .container import ACTIVATION_CODES, HIDDEN_WIDTHS, RESIDUAL_CODES, TRANSFER_CODES, GainMapMetadata
 from .errors import GainmapError, NoGainMapError
+from .standard import StandardGainMap, find_gain_map
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -187,15 +188,48 @@ def metadata_summary(metadata: GainMapMetadata, container_bytes: int, graph_byte
     }
 
 
+def standard_summary(gain_map: StandardGainMap) -> dict:
+    """The facts ``gainmap info`` reports on a standard gain map, as a JSON-ready dict."""
+    metadata = gain_map.metadata
+    return {
+        "gain_map": metadata.kind,
+        "format_version": metadata.version,
+        "width": gain_map.base_size[0],
+        "height": gain_map.base_size[1],
+        "map": {"width": gain_map.gain_map_size[0], "height": gain_map.gain_map_size[1],
+                "channels": gain_map.gain_map_channels},
+        "hdr_headroom_log2": round(metadata.max_headroom, 4),
+        "base_is_hdr": metadata.base_is_hdr,
+    }
+
+
+def _run_standard_info(args: argparse.Namespace) -> int:
+    """Say what a JPEG without a GainMLP gain map holds: a standard gain map, or none."""
+    gain_map = find_gain_map(args.input.read_bytes())
+    if gain_map is None:
+        if args.json:
+            print(json.dumps({"file": str(args.input), "gain_map": None}))
+        else:
+            print(f"{args.input}: a valid JPEG with no gain map (neither GainMLP nor a standard one)")
+        return EXIT_OK
+    summary = standard_summary(gain_map)
+    if args.json:
+        print(json.dumps({"file": str(args.input), **summary}, indent=2))
+        return EXIT_OK
+    size = summary["map"]
+    print(f"{args.input}: a standard gain map ({summary['gain_map']}, version {summary['format_version']}), "
+          "not a GainMLP one")
+    print(f"  image        {summary['width']}x{summary['height']}")
+    print(f"  gain map     {size['width']}x{size['height']}, {size['channels']} channel(s)")
+    print(f"  headroom     {summary['hdr_headroom_log2']} stops")
+    return EXIT_OK
+
+
 def _run_info(args: argparse.Namespace) -> int:
     try:
         container = codec.read_container(args.input)
     except NoGainMapError:
-        if args.json:
-            print(json.dumps({"file": str(args.input), "gain_map": None}))
-        else:
-            print(f"{args.input}: a valid JPEG with no GainMLP gain map")
-        return EXIT_OK
+        return _run_standard_info(args)
     summary = metadata_summary(container.metadata, container.size, len(container.graph))
     if args.json:
         print(json.dumps({"file": str(args.input), **summary}, indent=2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .colour import PRIMARIES, Chromaticities, PrimariesName, conversion_matrix, pq_encode, rgb_to_xyz_matrix
 from .errors import InputError
 
 
@@ -21,3 +22,218 @@ def pq_psnr(reference_pq: np.ndarray, test_pq: np.ndarray) -> float:
         raise InputError(f"images differ in shape: {reference_pq.shape} and {test_pq.shape}")
     mse = float(np.mean((reference_pq.astype(np.float64) - test_pq.astype(np.float64)) ** 2))
     return float("inf") if mse == 0.0 else 10.0 * np.log10(1.0 / mse)
+
+
+def _require_same_shape(reference: np.ndarray, test: np.ndarray) -> None:
+    if reference.shape != test.shape:
+        raise InputError(f"images differ in shape: {reference.shape} and {test.shape}")
+
+
+#: skimage's Gaussian SSIM window: sigma 1.5 truncated at 3.5 sigma gives 11x11 (Wang et al. 2004).
+_SSIM_WINDOW = 11
+
+
+def pq_ssim(reference_pq: np.ndarray, test_pq: np.ndarray) -> float:
+    """SSIM between two images in BT.2020 PQ code values, data range 1, mean over channels (the paper's SSIM).
+
+    Uses Wang et al. (2004)'s settings: an 11x11 Gaussian window with sigma 1.5, population
+    covariance, K1 = 0.01, K2 = 0.03, computed per channel by scikit-image and averaged.
+
+    Args:
+        reference_pq: float (H, W, C), PQ code values in [0, 1]; H and W at least 11.
+        test_pq: float (H, W, C), same shape.
+
+    Returns:
+        Mean SSIM, dimensionless, at most 1 (1 when the images are equal).
+
+    Raises:
+        InputError: shapes differ, the images are not (H, W, C), or smaller than the 11x11 window.
+        ImportError: scikit-image is not installed (it comes with the ``bench`` extra).
+    """
+    _require_same_shape(reference_pq, test_pq)
+    if reference_pq.ndim != 3:
+        raise InputError(f"pq_ssim expects (H, W, C) images, got shape {reference_pq.shape}")
+    height, width = reference_pq.shape[:2]
+    if min(height, width) < _SSIM_WINDOW:
+        raise InputError(f"images of {height}x{width} are smaller than the {_SSIM_WINDOW}x{_SSIM_WINDOW} SSIM window")
+    try:
+        # scikit-image is a bench/test dependency only; the codec must not need it.
+        from skimage.metrics import structural_similarity
+    except ImportError as error:
+        raise ImportError("pq_ssim needs scikit-image: pip install 'gainmap-format[bench]'") from error
+    return float(
+        structural_similarity(
+            reference_pq.astype(np.float64),
+            test_pq.astype(np.float64),
+            channel_axis=-1,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+    )
+
+
+def _resolve_primaries(primaries: PrimariesName | Chromaticities) -> Chromaticities:
+    if isinstance(primaries, str):
+        if primaries not in PRIMARIES:
+            raise InputError(f"unknown primaries {primaries!r}; expected one of {sorted(PRIMARIES)}")
+        return PRIMARIES[primaries]
+    return primaries
+
+
+def _to_bt2020(linear: np.ndarray, primaries: PrimariesName | Chromaticities) -> np.ndarray:
+    """Linear RGB (..., 3) in ``primaries`` to float64 linear BT.2020 (D65, Bradford-adapted if needed)."""
+    if linear.shape[-1:] != (3,):
+        raise InputError(f"expected RGB images (..., 3), got shape {linear.shape}")
+    matrix = conversion_matrix(_resolve_primaries(primaries), PRIMARIES["bt2020"])
+    return np.asarray(linear, dtype=np.float64) @ matrix.T
+
+
+def _lab_f(t: np.ndarray) -> np.ndarray:
+    # CIE 15:2004 eq. 8.11: cube root above (6/29)^3, a line below (also keeps negatives finite).
+    delta = 6.0 / 29.0
+    return np.where(t > delta**3, np.cbrt(t), t / (3.0 * delta**2) + 4.0 / 29.0)
+
+
+def _xyz_to_lab(xyz: np.ndarray, white_xyz: np.ndarray) -> np.ndarray:
+    """CIE XYZ (..., 3) to CIELAB (..., 3) relative to ``white_xyz`` (CIE 15:2004 §8.2.1)."""
+    fx, fy, fz = np.moveaxis(_lab_f(xyz / white_xyz), -1, 0)
+    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def linear_to_lab(
+    linear: np.ndarray, primaries: PrimariesName | Chromaticities, white_luminance: float = 100.0
+) -> np.ndarray:
+    """Absolute linear RGB to CIELAB under D65, with ``white_luminance`` cd/m² as L* = 100.
+
+    CIELAB is a relative space, so HDR light needs an anchor: we divide by ``white_luminance``
+    (default 100 cd/m², the paper's SDR diffuse white), so that highlights above it get L* > 100.
+
+    Args:
+        linear: float (..., 3), linear light in cd/m² in ``primaries``.
+        primaries: a :data:`PRIMARIES` name or chromaticities; a non-D65 white is adapted to D65.
+        white_luminance: cd/m² mapped to the white point (Y = 1), > 0.
+
+    Returns:
+        float64 (..., 3): L*, a*, b*.
+    """
+    if not white_luminance > 0.0:
+        raise InputError(f"white_luminance must be > 0 cd/m², got {white_luminance}")
+    to_xyz = rgb_to_xyz_matrix(PRIMARIES["bt2020"])
+    xyz = _to_bt2020(linear, primaries) @ to_xyz.T / white_luminance
+    return _xyz_to_lab(xyz, to_xyz.sum(axis=1))  # RGB (1, 1, 1) is D65 white with Y = 1.
+
+
+def _hue_degrees(b: np.ndarray, a: np.ndarray) -> np.ndarray:
+    # Sharma et al. 2005 eq. 4: hue is 0 when a' = b' = 0, else atan2 in [0, 360).
+    return np.where((a == 0) & (b == 0), 0.0, np.degrees(np.arctan2(b, a)) % 360.0)
+
+
+def delta_e_2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
+    """CIEDE2000 colour difference (CIE 142-2001), as written out by Sharma, Wu and Dalal (2005).
+
+    Parametric factors kL = kC = kH = 1. Mean hue and hue difference follow the paper's
+    eqs. 10 and 14, including its conventions when a chroma is zero.
+
+    Args:
+        lab1: float (..., 3), CIELAB L*, a*, b*.
+        lab2: float (..., 3), same shape (or broadcastable).
+
+    Returns:
+        float64 (...), ΔE00 per pixel, dimensionless.
+    """
+    l1, a1, b1 = np.moveaxis(np.asarray(lab1, dtype=np.float64), -1, 0)
+    l2, a2, b2 = np.moveaxis(np.asarray(lab2, dtype=np.float64), -1, 0)
+    c_bar7 = ((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2.0) ** 7
+    g = 0.5 * (1.0 - np.sqrt(c_bar7 / (c_bar7 + 25.0**7)))
+    a1p, a2p = (1.0 + g) * a1, (1.0 + g) * a2
+    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p, h2p = _hue_degrees(b1, a1p), _hue_degrees(b2, a2p)
+
+    chroma_zero = c1p * c2p == 0.0
+    dh = h2p - h1p
+    dh = np.where(dh > 180.0, dh - 360.0, np.where(dh < -180.0, dh + 360.0, dh))
+    dh = np.where(chroma_zero, 0.0, dh)
+    dl, dc = l2 - l1, c2p - c1p
+    d_big_h = 2.0 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh) / 2.0)
+
+    l_bar, c_bar = (l1 + l2) / 2.0, (c1p + c2p) / 2.0
+    h_sum = h1p + h2p
+    h_bar = np.where(
+        np.abs(h1p - h2p) <= 180.0, h_sum / 2.0, np.where(h_sum < 360.0, (h_sum + 360.0) / 2.0, (h_sum - 360.0) / 2.0)
+    )
+    h_bar = np.where(chroma_zero, h_sum, h_bar)
+
+    t = (
+        1.0
+        - 0.17 * np.cos(np.radians(h_bar - 30.0))
+        + 0.24 * np.cos(np.radians(2.0 * h_bar))
+        + 0.32 * np.cos(np.radians(3.0 * h_bar + 6.0))
+        - 0.20 * np.cos(np.radians(4.0 * h_bar - 63.0))
+    )
+    d_theta = 30.0 * np.exp(-(((h_bar - 275.0) / 25.0) ** 2))
+    c_bar7p = c_bar**7
+    r_c = 2.0 * np.sqrt(c_bar7p / (c_bar7p + 25.0**7))
+    s_l = 1.0 + 0.015 * (l_bar - 50.0) ** 2 / np.sqrt(20.0 + (l_bar - 50.0) ** 2)
+    s_c = 1.0 + 0.045 * c_bar
+    s_h = 1.0 + 0.015 * c_bar * t
+    r_t = -np.sin(np.radians(2.0 * d_theta)) * r_c
+    return np.sqrt((dl / s_l) ** 2 + (dc / s_c) ** 2 + (d_big_h / s_h) ** 2 + r_t * (dc / s_c) * (d_big_h / s_h))
+
+
+def mean_delta_e_2000(
+    reference_linear: np.ndarray,
+    test_linear: np.ndarray,
+    primaries: PrimariesName | Chromaticities,
+    white_luminance: float = 100.0,
+) -> float:
+    """Mean CIEDE2000 between two absolute linear RGB images, via CIELAB under D65.
+
+    Args:
+        reference_linear: float (H, W, 3), linear light in cd/m² in ``primaries``.
+        test_linear: float (H, W, 3), same shape and units.
+        primaries: a :data:`PRIMARIES` name or chromaticities of both images.
+        white_luminance: cd/m² that maps to L* = 100; the default 100 is the paper's SDR diffuse white.
+
+    Returns:
+        Mean ΔE00 over pixels, dimensionless; 0 when the images are equal.
+    """
+    _require_same_shape(reference_linear, test_linear)
+    reference_lab = linear_to_lab(reference_linear, primaries, white_luminance)
+    test_lab = linear_to_lab(test_linear, primaries, white_luminance)
+    return float(np.mean(delta_e_2000(reference_lab, test_lab)))
+
+
+#: ITU-R BT.2100-2 table 7: BT.2020 linear RGB to LMS, integers over 4096.
+BT2100_LMS_MATRIX = np.array([[1688, 2146, 262], [683, 2951, 462], [99, 309, 3688]]) / 4096
+#: ITU-R BT.2100-2 table 7: PQ-encoded L'M'S' to ICtCp, integers over 4096.
+BT2100_ICTCP_MATRIX = np.array([[2048, 2048, 0], [6610, -13613, 7003], [17933, -17390, -543]]) / 4096
+
+
+def _linear_to_itp(linear: np.ndarray, primaries: PrimariesName | Chromaticities) -> np.ndarray:
+    """Absolute linear RGB (..., 3) to ITP (..., 3) per ITU-R BT.2124: T is half of Ct."""
+    lms_pq = pq_encode(_to_bt2020(linear, primaries) @ BT2100_LMS_MATRIX.T)  # pq_encode divides by 10000.
+    ictcp = lms_pq @ BT2100_ICTCP_MATRIX.T
+    return ictcp * np.array([1.0, 0.5, 1.0])
+
+
+def delta_e_itp(
+    reference_linear: np.ndarray, test_linear: np.ndarray, primaries: PrimariesName | Chromaticities
+) -> float:
+    """Mean ΔE_ITP (ITU-R BT.2124) between two absolute linear RGB images.
+
+    ΔE_ITP = 720 sqrt(ΔI² + ΔT² + ΔP²); the factor 720 makes 1 about one just-noticeable difference.
+    Light above 10000 cd/m² or below 0 is clipped by the PQ encoding.
+
+    Args:
+        reference_linear: float (H, W, 3), linear light in cd/m² in ``primaries``.
+        test_linear: float (H, W, 3), same shape and units.
+        primaries: a :data:`PRIMARIES` name or chromaticities of both images.
+
+    Returns:
+        Mean ΔE_ITP over pixels, dimensionless; 0 when the images are equal.
+    """
+    _require_same_shape(reference_linear, test_linear)
+    difference = _linear_to_itp(reference_linear, primaries) - _linear_to_itp(test_linear, primaries)
+    return float(np.mean(720.0 * np.sqrt(np.sum(difference**2, axis=-1))))

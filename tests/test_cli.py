@@ -7,7 +7,7 @@ from gainmap_format.cli import EXIT_OK, EXIT_REJECTED, main
 from gainmap_format.colour import PRIMARIES
 from gainmap_format.hdrio import read_hdr, write_exr
 from gainmap_format.scenes import hdr_scene
-from tests.conftest import jpeg_bytes
+from tests.conftest import jpeg_bytes, shared_data
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +56,19 @@ def test_info_on_a_plain_jpeg(tmp_path, capsys):
     plain = tmp_path / "plain.jpg"
     plain.write_bytes(jpeg_bytes(np.zeros((8, 8, 3), np.uint8)))
     assert main(["info", str(plain)]) == EXIT_OK
-    assert "no GainMLP gain map" in capsys.readouterr().out
+    assert "no gain map (neither GainMLP nor a standard one)" in capsys.readouterr().out
     assert main(["info", str(plain), "--json"]) == EXIT_OK
     assert json.loads(capsys.readouterr().out)["gain_map"] is None
+
+
+def test_info_on_a_standard_gain_map(capsys):
+    path = shared_data("gainmaps") / "libultrahdr_iso_1280x720.jpg"
+    assert main(["info", str(path)]) == EXIT_OK
+    assert "a standard gain map (iso21496-1" in capsys.readouterr().out
+    assert main(["info", str(path), "--json"]) == EXIT_OK
+    info = json.loads(capsys.readouterr().out)
+    assert info["gain_map"] == "iso21496-1" and (info["width"], info["height"]) == (1280, 720)
+    assert info["map"]["channels"] in (1, 3) and info["hdr_headroom_log2"] > 0
 
 
 @pytest.mark.parametrize(
