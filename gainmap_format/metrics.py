@@ -130,6 +130,46 @@ def _hue_degrees(b: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.where((a == 0) & (b == 0), 0.0, np.degrees(np.arctan2(b, a)) % 360.0)
 
 
+def _chroma_weight(c_bar: np.ndarray) -> np.ndarray:
+    """sqrt(C̄^7 / (C̄^7 + 25^7)), shared by G (eq. 2) and R_C (eq. 21)."""
+    c7 = c_bar**7
+    return np.sqrt(c7 / (c7 + 25.0**7))
+
+
+def _primed_chroma_hue(a1, b1, a2, b2):
+    """Sharma et al. 2005 eqs. 1-4: a' rescaled by G, then C' and h' (degrees) of both colours."""
+    g = 0.5 * (1.0 - _chroma_weight((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2.0))
+    a1p, a2p = (1.0 + g) * a1, (1.0 + g) * a2
+    return np.hypot(a1p, b1), np.hypot(a2p, b2), _hue_degrees(b1, a1p), _hue_degrees(b2, a2p)
+
+
+def _hue_difference(h1p, h2p, chroma_zero):
+    """Sharma et al. 2005 eq. 10: Δh' wrapped into [-180, 180], 0 when either chroma is 0."""
+    dh = h2p - h1p
+    dh = np.where(dh > 180.0, dh - 360.0, np.where(dh < -180.0, dh + 360.0, dh))
+    return np.where(chroma_zero, 0.0, dh)
+
+
+def _mean_hue(h1p, h2p, chroma_zero):
+    """Sharma et al. 2005 eq. 14: the mean hue across the 0/360 wrap; the plain sum when a chroma is 0."""
+    h_sum = h1p + h2p
+    wrapped = np.where(h_sum < 360.0, (h_sum + 360.0) / 2.0, (h_sum - 360.0) / 2.0)
+    h_bar = np.where(np.abs(h1p - h2p) <= 180.0, h_sum / 2.0, wrapped)
+    return np.where(chroma_zero, h_sum, h_bar)
+
+
+def _hue_t(h_bar: np.ndarray) -> np.ndarray:
+    """Sharma et al. 2005 eq. 15, the hue-dependent T term (h̄' in degrees)."""
+    h = np.radians(h_bar)
+    return (
+        1.0
+        - 0.17 * np.cos(h - np.radians(30.0))
+        + 0.24 * np.cos(2.0 * h)
+        + 0.32 * np.cos(3.0 * h + np.radians(6.0))
+        - 0.20 * np.cos(4.0 * h - np.radians(63.0))
+    )
+
+
 def delta_e_2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     """CIEDE2000 colour difference (CIE 142-2001), as written out by Sharma, Wu and Dalal (2005).
 
@@ -145,41 +185,18 @@ def delta_e_2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     """
     l1, a1, b1 = np.moveaxis(np.asarray(lab1, dtype=np.float64), -1, 0)
     l2, a2, b2 = np.moveaxis(np.asarray(lab2, dtype=np.float64), -1, 0)
-    c_bar7 = ((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2.0) ** 7
-    g = 0.5 * (1.0 - np.sqrt(c_bar7 / (c_bar7 + 25.0**7)))
-    a1p, a2p = (1.0 + g) * a1, (1.0 + g) * a2
-    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
-    h1p, h2p = _hue_degrees(b1, a1p), _hue_degrees(b2, a2p)
-
+    c1p, c2p, h1p, h2p = _primed_chroma_hue(a1, b1, a2, b2)
     chroma_zero = c1p * c2p == 0.0
-    dh = h2p - h1p
-    dh = np.where(dh > 180.0, dh - 360.0, np.where(dh < -180.0, dh + 360.0, dh))
-    dh = np.where(chroma_zero, 0.0, dh)
     dl, dc = l2 - l1, c2p - c1p
-    d_big_h = 2.0 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh) / 2.0)
+    dh = 2.0 * np.sqrt(c1p * c2p) * np.sin(np.radians(_hue_difference(h1p, h2p, chroma_zero)) / 2.0)
 
-    l_bar, c_bar = (l1 + l2) / 2.0, (c1p + c2p) / 2.0
-    h_sum = h1p + h2p
-    h_bar = np.where(
-        np.abs(h1p - h2p) <= 180.0, h_sum / 2.0, np.where(h_sum < 360.0, (h_sum + 360.0) / 2.0, (h_sum - 360.0) / 2.0)
-    )
-    h_bar = np.where(chroma_zero, h_sum, h_bar)
-
-    t = (
-        1.0
-        - 0.17 * np.cos(np.radians(h_bar - 30.0))
-        + 0.24 * np.cos(np.radians(2.0 * h_bar))
-        + 0.32 * np.cos(np.radians(3.0 * h_bar + 6.0))
-        - 0.20 * np.cos(np.radians(4.0 * h_bar - 63.0))
-    )
-    d_theta = 30.0 * np.exp(-(((h_bar - 275.0) / 25.0) ** 2))
-    c_bar7p = c_bar**7
-    r_c = 2.0 * np.sqrt(c_bar7p / (c_bar7p + 25.0**7))
+    l_bar, c_bar, h_bar = (l1 + l2) / 2.0, (c1p + c2p) / 2.0, _mean_hue(h1p, h2p, chroma_zero)
     s_l = 1.0 + 0.015 * (l_bar - 50.0) ** 2 / np.sqrt(20.0 + (l_bar - 50.0) ** 2)
     s_c = 1.0 + 0.045 * c_bar
-    s_h = 1.0 + 0.015 * c_bar * t
-    r_t = -np.sin(np.radians(2.0 * d_theta)) * r_c
-    return np.sqrt((dl / s_l) ** 2 + (dc / s_c) ** 2 + (d_big_h / s_h) ** 2 + r_t * (dc / s_c) * (d_big_h / s_h))
+    s_h = 1.0 + 0.015 * c_bar * _hue_t(h_bar)
+    d_theta = 30.0 * np.exp(-(((h_bar - 275.0) / 25.0) ** 2))
+    r_t = -np.sin(np.radians(2.0 * d_theta)) * 2.0 * _chroma_weight(c_bar)  # eqs. 20-22: the blue-region rotation.
+    return np.sqrt((dl / s_l) ** 2 + (dc / s_c) ** 2 + (dh / s_h) ** 2 + r_t * (dc / s_c) * (dh / s_h))
 
 
 def mean_delta_e_2000(

@@ -3,8 +3,8 @@ import sys
 import numpy as np
 import pytest
 
-from gainmap_format.errors import InputError
 from gainmap_format.colour import pq_encode
+from gainmap_format.errors import InputError
 from gainmap_format.metrics import (
     BT2100_ICTCP_MATRIX,
     BT2100_LMS_MATRIX,
