@@ -239,14 +239,10 @@ def _run_info(args: argparse.Namespace) -> int:
     print(f"  residual     {summary['residual']} map")
     print(f"  network      2 x {network['hidden_width']} {network['activation']}, graph {network['graph_bytes']} bytes")
     print(f"  container    {summary['container_bytes']} bytes")
-    print(f"  image        {summary['width']}x{summary['height']}, base {metadata_base(container.metadata)}")
+    base = summary["base"]
+    print(f"  image        {summary['width']}x{summary['height']}, base {base['primaries']} {base['transfer']}")
     print(f"  headroom     {summary['hdr_headroom_log2']} stops (peak {summary['hdr_peak_cd_m2']} cd/m²)")
     return EXIT_OK
-
-
-def metadata_base(metadata: GainMapMetadata) -> str:
-    """The base's colour interpretation in words."""
-    return f"{metadata.base_primaries} {metadata.base_transfer}"
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -24,10 +24,10 @@ import numpy as np
 import OpenEXR
 
 from .atomic import atomic_output, write_bytes
-from .colour import Chromaticities, luminance_weights
+from .colour import PRIMARIES, Chromaticities, luminance_weights
 from .errors import InputError
 
-REC709_CHROMATICITIES: Chromaticities = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+REC709_CHROMATICITIES: Chromaticities = PRIMARIES["bt709"]
 """ITU-R BT.709 primaries with a D65 white: OpenEXR's documented default, and ours for Radiance."""
 
 XYZ_CHROMATICITIES: Chromaticities = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1 / 3, 1 / 3)
