@@ -25,24 +25,19 @@ from PIL import Image
 
 from gainmap_format import codec
 from gainmap_format.baselines import traditional_map
-from gainmap_format.colour import PRIMARIES, convert_primaries, luminance_weights
+from gainmap_format.colour import PRIMARIES
+from gainmap_format.evaluation.inputs import master_hdr
 from gainmap_format.hdrio import read_hdr
 from gainmap_format.metrics import pq_psnr
 from gainmap_format.residual import hdr_to_pq, sdr_to_pq
 from gainmap_format.tonemap import default_sdr
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hdr"
-GREY_LUMINANCE = 26.0
-PEAK_LUMINANCE = 1000.0
 
 
 def master(path: Path) -> np.ndarray:
-    """float32 (H, W, 3) linear BT.2020 in cd/m², peak 1000."""
-    image = read_hdr(path)
-    bt2020 = np.clip(convert_primaries(image.pixels, image.chromaticities, PRIMARIES["bt2020"]), 0.0, None)
-    luminance = bt2020 @ luminance_weights(PRIMARIES["bt2020"]).astype(np.float32)
-    log_average = float(np.exp(np.mean(np.log(luminance + 1e-4))))
-    return np.minimum(bt2020 * (GREY_LUMINANCE / max(log_average, 1e-6)), PEAK_LUMINANCE).astype(np.float32)
+    """float32 (H, W, 3) linear BT.2020 in cd/m², peak 1000, as ``gainmap bench`` masters it."""
+    return master_hdr(read_hdr(path))
 
 
 def png_bytes(code: np.ndarray) -> bytes:

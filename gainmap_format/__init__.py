@@ -6,6 +6,7 @@ The public API:
 - :func:`decode`, :func:`decode_file`: a gain-map JPEG in, HDR out.
 - :func:`read_container`: what a file holds, without decoding it.
 - the exceptions of :mod:`gainmap_format.errors`, all subclasses of :class:`GainmapError`.
+- :class:`MissingInitWarning`: encoding asked for the shipped initialisation, but none ships.
 
 Decoding needs numpy, Pillow, onnx, onnxruntime and construct; encoding also needs torch
 (the ``train`` extra), which is imported only when ``encode`` runs.
@@ -34,6 +35,7 @@ from .errors import (
     StandardGainMapError,
     UnsupportedVersionError,
 )
+from .initweights import MissingInitWarning
 
 __version__ = "0.1.0"
 
@@ -49,6 +51,7 @@ __all__ = [
     "GraphContractError",
     "InputError",
     "JpegError",
+    "MissingInitWarning",
     "NoGainMapError",
     "StandardGainMapError",
     "UnsupportedVersionError",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -66,6 +67,10 @@ def _add_encode(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--iterations", type=_positive_int, default=1000, help="fitting steps (default 1000)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="fitting device")
     parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling (default 0)")
+    parser.add_argument(
+        "--init", choices=("meta", "random"), default="meta",
+        help="start from the shipped meta-initialised weights (default) or from random ones",
+    )
     parser.add_argument("--quality", type=_quality, default=98, help="JPEG quality of a base encoded here (default 98)")
     parser.add_argument(
         "--sdr-transfer", choices=list(TRANSFER_CODES), default="gamma2.4",
@@ -98,6 +103,94 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", type=Path, help="also write the JPEG here")
 
 
+def _add_meta_init(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "meta-init", help="learn initial weights from chromatic noise (written with a JSON record of how)"
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path,
+        help="output .npz (default: the shipped file of the configuration, gainmap_format/init/NAME.npz)",
+    )
+    parser.add_argument("--method", choices=("average", "reptile"), default="average",
+                        help="average one fit per image (the authors', default) or reptile")
+    parser.add_argument("--residual", choices=list(RESIDUAL_CODES), default="gamma", help="default gamma")
+    parser.add_argument("--activation", choices=list(ACTIVATION_CODES), default="sine", help="default sine")
+    parser.add_argument("--hidden", type=int, choices=HIDDEN_WIDTHS, default=16, help="hidden width (default 16)")
+    parser.add_argument("--images", type=_positive_int, default=50, help="noise images (default 50)")
+    parser.add_argument("--size", type=_size, default=(512, 512), help="noise image size WxH (default 512x512)")
+    parser.add_argument("--steps", type=_positive_int, default=10000, help="fitting steps per image (default 10000)")
+    parser.add_argument("--inner-steps", type=_positive_int, default=100, help="reptile: steps per round (default 100)")
+    parser.add_argument("--step-size", type=_positive_float, default=0.1,
+                        help="reptile: fraction of the way toward each round's fit, at most 1 (default 0.1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for noise, initialisation and sampling (default 0)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="fitting device")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def _choice_list(allowed: Sequence[str], convert: Callable[[str], object] = str) -> Callable[[str], list]:
+    """An argument type for a comma-separated list of values from ``allowed``."""
+
+    def parse(text: str) -> list:
+        values = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [v for v in values if v not in allowed]
+        if not values or unknown:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a comma-separated list of {', '.join(allowed)}")
+        return [convert(v) for v in dict.fromkeys(values)]
+
+    return parse
+
+
+def _byte_sizes(text: str) -> list[int]:
+    """Comma-separated byte counts; a "k" suffix counts KB of 1024 bytes (10k = 10240)."""
+    sizes = []
+    for part in filter(None, (p.strip().lower() for p in text.split(","))):
+        try:
+            size = round(float(part[:-1]) * 1024) if part.endswith("k") else int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not a byte count such as 10240 or 10k") from None
+        if size < 1:
+            raise argparse.ArgumentTypeError(f"byte budget {part!r} must be at least 1 byte")
+        sizes.append(size)
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"{text!r} names no byte budget")
+    return sizes
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    from .evaluation.options import DEFAULT_BASE_QUALITY, INIT_NAMES, METHOD_NAMES
+
+    parser = commands.add_parser(
+        "bench", help="compare every method on HDR images (the paper's Table 1, RD curves, crops)"
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, help="HDR files (.exr, .hdr), paired SDR files, folders")
+    parser.add_argument("--methods", type=_choice_list(METHOD_NAMES), default=list(METHOD_NAMES),
+                        help=f"comma-separated (default all): {','.join(METHOD_NAMES)}")
+    parser.add_argument("--sizes", type=_byte_sizes, default=[5120, 10240, 20480],
+                        help="byte budgets of the traditional maps (default 5k,10k,20k; k = 1024 bytes)")
+    parser.add_argument("--widths", type=_choice_list([str(w) for w in HIDDEN_WIDTHS], int), default=[16],
+                        help="MLP hidden widths (default 16; 8,16,32,64,128 for the RD curves)")
+    parser.add_argument("--activations", type=_choice_list(list(ACTIVATION_CODES)), default=["sine"],
+                        help="MLP activations (default sine; sine,relu for the ablation)")
+    parser.add_argument("--residuals", type=_choice_list(list(RESIDUAL_CODES)), default=["gamma", "gain"],
+                        help="residual kinds of the map and MLP methods (default gamma,gain)")
+    parser.add_argument("--init", type=_choice_list(INIT_NAMES), default=["meta"],
+                        help="how Gain/Gamma-MLP fits start (default meta; meta,random for the ablation)")
+    parser.add_argument("--protocol", choices=("paper", "real", "both"), default="both",
+                        help="lossless SDR base (paper), a JPEG base (real) or both (default)")
+    parser.add_argument("--steps", type=_positive_int, default=1000, help="fitting steps per MLP (default 1000)")
+    parser.add_argument("--max-megapixels", type=_positive_float, default=None,
+                        help="shrink larger images to this size (default: keep every size)")
+    parser.add_argument("--base-quality", type=_quality, default=DEFAULT_BASE_QUALITY,
+                        help=f"JPEG quality of the bases encoded here (default {DEFAULT_BASE_QUALITY})")
+    parser.add_argument("--seed", type=int, default=0, help="seed for every fit (default 0)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="fitting device")
+    parser.add_argument("--no-vdp", action="store_true", help="leave out ColorVideoVDP even when it is installed")
+    parser.add_argument("--keep-files", action="store_true", help="also write every method's file under OUT/files")
+    parser.add_argument("--out", type=Path, default=Path("report"),
+                        help="report folder: results.csv, table.txt, rd_curves.png, crops.png (default report/)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gainmap`` command."""
     parser = argparse.ArgumentParser(prog="gainmap", description=__doc__.splitlines()[0])
@@ -106,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decode(commands)
     _add_info(commands)
     _add_demo(commands)
+    _add_meta_init(commands)
+    _add_bench(commands)
     return parser
 
 
@@ -133,6 +228,7 @@ def _encode_options(args: argparse.Namespace) -> codec.EncodeOptions:
         device=args.device,
         quality=args.quality,
         sdr_transfer=args.sdr_transfer,
+        init=args.init,
     )
 
 
@@ -277,7 +373,79 @@ def _run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"encode": _run_encode, "decode": _run_decode, "info": _run_info, "demo": _run_demo}
+def _meta_init_command(args: argparse.Namespace, output: Path) -> str:
+    """The full command line, every option spelt out, that reproduces a meta-init run."""
+    width, height = args.size
+    return shlex.join([
+        "gainmap", "meta-init", "-o", str(output), "--method", args.method, "--residual", args.residual,
+        "--activation", args.activation, "--hidden", str(args.hidden), "--images", str(args.images),
+        "--size", f"{width}x{height}", "--steps", str(args.steps), "--inner-steps", str(args.inner_steps),
+        "--step-size", str(args.step_size), "--seed", str(args.seed), "--device", args.device,
+    ])
+
+
+def _run_meta_init(args: argparse.Namespace) -> int:
+    from .initweights import INIT_FOLDER, write_initial_weights
+    from .metainit import MetaInitOptions, meta_initialise, provenance
+
+    width, height = args.size
+    options = MetaInitOptions(
+        residual=args.residual, activation=args.activation, hidden_width=args.hidden, method=args.method,
+        images=args.images, height=height, width=width, steps=args.steps, inner_steps=args.inner_steps,
+        step_size=args.step_size, seed=args.seed, device=args.device,
+    )
+    output = args.output
+    if output is None:
+        output = INIT_FOLDER / f"{options.name}.npz"
+        output.parent.mkdir(parents=True, exist_ok=True)
+    progress, close = _progress_bar(options.total_steps, args.quiet)
+    try:
+        result = meta_initialise(options, progress)
+    finally:
+        close()
+    record = provenance(options, result, _meta_init_command(args, output))
+    record_path = write_initial_weights(output, result.weights, record)
+    if not args.quiet:
+        print(
+            f"wrote {output} and {record_path}: {options.method} over {options.images} noise images, "
+            f"{options.total_steps} steps in {result.seconds:.1f} s on {result.device}"
+        )
+    return EXIT_OK
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .evaluation import BenchOptions, run_bench
+
+    options = BenchOptions(
+        methods=tuple(args.methods),
+        sizes=tuple(args.sizes),
+        widths=tuple(args.widths),
+        activations=tuple(args.activations),
+        residuals=tuple(args.residuals),
+        inits=tuple(args.init),
+        protocols=("paper", "real") if args.protocol == "both" else (args.protocol,),
+        steps=args.steps,
+        max_megapixels=args.max_megapixels,
+        base_quality=args.base_quality,
+        seed=args.seed,
+        device=args.device,
+        vdp=not args.no_vdp,
+        keep_files=args.keep_files,
+    )
+    report = run_bench(args.inputs, options, args.out, progress=not args.quiet)
+    print(report.table, end="")
+    print(f"wrote {', '.join(str(path) for path in report.outputs)}")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "encode": _run_encode,
+    "decode": _run_decode,
+    "info": _run_info,
+    "demo": _run_demo,
+    "meta-init": _run_meta_init,
+    "bench": _run_bench,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

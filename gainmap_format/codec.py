@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,9 @@ from .atomic import write_bytes
 from .colour import PRIMARIES, Chromaticities, PrimariesName, TransferName
 from .errors import ContainerError, InputError, JpegError, NoGainMapError
 from .graph import build_graph, check_graph
+from .initweights import MissingInitWarning, initial_weights_name, load_initial_weights
 from .jpeg import is_jpeg, parse_jpeg, replace_segments
+from .network import MlpWeights
 from .residual import (
     EPSILON,
     SDR_WHITE_LUMINANCE,
@@ -36,7 +39,7 @@ from .residual import (
     residual_map,
     sdr_to_pq,
 )
-from .runtime import render
+from .runtime import Engine, render
 from .tonemap import default_sdr
 
 Source = bytes | str | os.PathLike[str]
@@ -66,6 +69,13 @@ class EncodeOptions:
             98; 95 gives a base about 40% smaller and an HDR about 2.5 dB worse.
         sdr_transfer: how the base's code values turn into light ("gamma2.4", "srgb").
         sdr_primaries: the base's primaries.
+        init: "meta" starts the fit from the shipped meta-initialised weights for this residual,
+            activation and width (random initialisation, with a warning, when none ship);
+            "random" always starts from the seeded random initialisation.
+        fit_method: how fitting evaluates its steps (``fitting.FitOptions.method``): "auto"
+            (the C kernel on the CPU), "native", "tables" or "dense". The fused kernel sums in
+            a thread-dependent order; "tables" gives the same bytes on every run of a machine
+            whatever its thread count.
     """
 
     residual: ctr.ResidualKind = "gamma"
@@ -79,6 +89,8 @@ class EncodeOptions:
     quality: int = 98
     sdr_transfer: TransferName = "gamma2.4"
     sdr_primaries: PrimariesName = "bt709"
+    init: Literal["meta", "random"] = "meta"
+    fit_method: Literal["auto", "native", "tables", "dense"] = "auto"
 
     def __post_init__(self) -> None:
         """Reject bad options before any work starts."""
@@ -90,6 +102,10 @@ class EncodeOptions:
             raise InputError(f"SDR transfer {self.sdr_transfer!r} is not one of {list(ctr.TRANSFER_CODES)}")
         if self.sdr_primaries not in ctr.PRIMARIES_CODES:
             raise InputError(f"SDR primaries {self.sdr_primaries!r} are not one of {list(ctr.PRIMARIES_CODES)}")
+        if self.init not in ("meta", "random"):
+            raise InputError(f"init {self.init!r} is not 'meta' or 'random'")
+        if self.fit_method not in ("auto", "native", "tables", "dense"):
+            raise InputError(f"fit method {self.fit_method!r} is not 'auto', 'native', 'tables' or 'dense'")
 
 
 @dataclass(frozen=True)
@@ -202,8 +218,21 @@ def _encode_base(code: np.ndarray, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def _prepare_base(sdr: bytes | np.ndarray | None, hdr_pq: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
-    """The base JPEG bytes and their decoded pixels, from whatever SDR the caller gave."""
+def prepare_base(sdr: bytes | np.ndarray | None, hdr_pq: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
+    """The base JPEG and its decoded pixels, from whatever SDR the caller gave.
+
+    Args:
+        sdr: JPEG bytes (kept byte for byte), other image bytes or a uint8 (H, W, 3) array
+            (encoded at ``quality``, 4:4:4), or None for the default tone mapping of ``hdr_pq``.
+        hdr_pq: float32 (H, W, 3), the HDR in BT.2020 PQ; the base must have its size.
+        quality: JPEG quality for a base encoded here.
+
+    Returns:
+        (the base JPEG, uint8 (H, W, 3) its pixels as decoded).
+
+    Raises:
+        InputError: unreadable SDR, or sizes differ. JpegError: a malformed SDR JPEG.
+    """
     if sdr is None:
         base = _encode_base(default_sdr(hdr_pq), quality)
     elif isinstance(sdr, np.ndarray):
@@ -250,6 +279,99 @@ def _headroom(hdr_pq: np.ndarray, sdr_white: float) -> float:
     return max(0.0, math.log2(max(peak, 1e-6) / sdr_white))
 
 
+@dataclass(frozen=True)
+class FitInputs:
+    """What the network is fitted to, prepared from an HDR image and its SDR base.
+
+    Attributes:
+        base: the base JPEG, the bytes the output file is built on.
+        code: uint8 (H, W, 3), the base's code values as a decoder will see them.
+        hdr_pq: float32 (H, W, 3), the HDR in BT.2020 PQ code values.
+        target: float32 (H, W, 3), the normalised residual map, about [-1, 1].
+        input_norm: normalisation of code / 255, recorded in the container.
+        residual_norm: normalisation of the residual map, recorded in the container.
+    """
+
+    base: bytes
+    code: np.ndarray
+    hdr_pq: np.ndarray
+    target: np.ndarray
+    input_norm: Normalisation
+    residual_norm: Normalisation
+
+
+def prepare_fit_inputs(
+    hdr: np.ndarray,
+    *,
+    chromaticities: Chromaticities = PRIMARIES["bt709"],
+    white_luminance: float = DEFAULT_WHITE_LUMINANCE,
+    sdr: bytes | np.ndarray | None = None,
+    options: EncodeOptions | None = None,
+) -> FitInputs:
+    """Everything ``encode`` does before fitting: the base, the residual map and its normalisation.
+
+    Meta-initialisation prepares its synthetic images with this too, so that it fits exactly
+    what ``encode`` will later fit.
+
+    Args:
+        hdr: float (H, W, 3), linear light in ``chromaticities``; 1.0 is ``white_luminance``.
+        chromaticities: primaries and white point of ``hdr``.
+        white_luminance: cd/m² of HDR value 1.0.
+        sdr: the base, as for :func:`encode`; None for the default tone mapping of ``hdr``.
+        options: the residual kind, the base's transfer, primaries and JPEG quality.
+
+    Returns:
+        The fit's inputs and the base they came from.
+
+    Raises:
+        InputError: bad pixels, sizes or options. JpegError: the SDR JPEG is malformed.
+    """
+    options = options or EncodeOptions()
+    _check_hdr(hdr)
+    hdr_pq = hdr_to_pq(hdr, chromaticities, white_luminance)
+    base, code = prepare_base(sdr, hdr_pq, options.quality)
+    return fit_inputs(base, code, hdr_pq, options)
+
+
+def fit_inputs(base: bytes, code: np.ndarray, hdr_pq: np.ndarray, options: EncodeOptions) -> FitInputs:
+    """The residual map and normalisations that fit ``hdr_pq`` from the base pixels ``code``.
+
+    :func:`prepare_fit_inputs` passes the base JPEG's own decoded pixels; the evaluation's
+    paper protocol passes the lossless SDR instead, with the JPEG only carrying the result.
+
+    Args:
+        base: the base JPEG the output file is built on.
+        code: uint8 (H, W, 3), the base pixels the network will be evaluated on.
+        hdr_pq: float32 (H, W, 3), the HDR in BT.2020 PQ, the size of ``code``.
+        options: the residual kind and the base's transfer and primaries.
+
+    Returns:
+        The fit's inputs.
+    """
+    if code.shape != hdr_pq.shape or code.dtype != np.uint8:
+        raise InputError(f"base pixels {code.dtype} {code.shape} do not match the HDR image {hdr_pq.shape}")
+    sdr_pq = sdr_to_pq(code, options.sdr_transfer, options.sdr_primaries)
+    residual = residual_map(hdr_pq, sdr_pq, options.residual, EPSILON)
+    input_norm = Normalisation.of(code.astype(np.float32) / 255.0)
+    residual_norm = Normalisation.of(residual)
+    return FitInputs(base, code, hdr_pq, residual_norm.apply(residual), input_norm, residual_norm)
+
+
+def _initial_weights(options: EncodeOptions) -> MlpWeights | None:
+    """The weights the fit starts from; None for the seeded random initialisation."""
+    if options.init == "random":
+        return None
+    weights = load_initial_weights(options.residual, options.activation, options.hidden_width)
+    if weights is None:
+        name = initial_weights_name(options.residual, options.activation, options.hidden_width)
+        warnings.warn(
+            f"no meta-initialisation ships for {name}; starting from random weights",
+            MissingInitWarning,
+            stacklevel=3,
+        )
+    return weights
+
+
 def encode(
     hdr: np.ndarray,
     *,
@@ -275,20 +397,42 @@ def encode(
         The file and what went into it.
 
     Raises:
-        InputError: bad pixels, sizes or options.
+        InputError: bad pixels, sizes or options; a damaged shipped initialisation file.
         JpegError: the SDR JPEG is malformed.
+
+    Warns:
+        MissingInitWarning: ``options.init`` is "meta" but no initialisation ships for this
+            residual, activation and width; the fit starts from random weights.
+    """
+    options = options or EncodeOptions()
+    inputs = prepare_fit_inputs(
+        hdr, chromaticities=chromaticities, white_luminance=white_luminance, sdr=sdr, options=options
+    )
+    return encode_prepared(inputs, options, progress)
+
+
+def encode_prepared(
+    inputs: FitInputs,
+    options: EncodeOptions,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> EncodeResult:
+    """Fit the network to prepared inputs and insert it into their base JPEG (the rest of :func:`encode`).
+
+    Args:
+        inputs: from :func:`prepare_fit_inputs`, or :func:`fit_inputs` for a base whose pixels
+            are given (the evaluation's lossless protocol).
+        options: fitting and format options; the residual kind must be the one ``inputs`` has.
+        progress: called as progress(step, total, loss) during the fit.
+
+    Returns:
+        The file and what went into it.
+
+    Raises:
+        JpegError: the base JPEG is malformed. InputError: a damaged shipped initialisation file.
     """
     from .fitting import FitOptions, fit
 
-    options = options or EncodeOptions()
-    _check_hdr(hdr)
-    hdr_pq = hdr_to_pq(hdr, chromaticities, white_luminance)
-    base, code = _prepare_base(sdr, hdr_pq, options.quality)
-    layout = parse_jpeg(base)
-    sdr_pq = sdr_to_pq(code, options.sdr_transfer, options.sdr_primaries)
-    residual = residual_map(hdr_pq, sdr_pq, options.residual, EPSILON)
-    input_norm = Normalisation.of(code.astype(np.float32) / 255.0)
-    residual_norm = Normalisation.of(residual)
+    layout = parse_jpeg(inputs.base)
     fit_options = FitOptions(
         iterations=options.iterations,
         batch_size=options.batch_size,
@@ -297,14 +441,19 @@ def encode(
         activation=options.activation,
         seed=options.seed,
         device=options.device,
+        method=options.fit_method,
     )
-    result = fit(code, residual_norm.apply(residual), input_norm.mean, input_norm.range, fit_options, progress=progress)
+    input_norm, residual_norm = inputs.input_norm, inputs.residual_norm
+    result = fit(
+        inputs.code, inputs.target, input_norm.mean, input_norm.range, fit_options,
+        init=_initial_weights(options), progress=progress,
+    )
     metadata = ctr.GainMapMetadata(
         residual=options.residual,
         activation=options.activation,
         hidden_width=options.hidden_width,
-        width=code.shape[1],
-        height=code.shape[0],
+        width=inputs.code.shape[1],
+        height=inputs.code.shape[0],
         base_transfer=options.sdr_transfer,
         base_primaries=options.sdr_primaries,
         input_mean=input_norm.mean,
@@ -313,7 +462,7 @@ def encode(
         residual_range=residual_norm.range,
         epsilon=EPSILON,
         sdr_white_luminance=SDR_WHITE_LUMINANCE,
-        alternate_headroom=_headroom(hdr_pq, SDR_WHITE_LUMINANCE),
+        alternate_headroom=_headroom(inputs.hdr_pq, SDR_WHITE_LUMINANCE),
     )
     container = ctr.build_container(metadata, build_graph(result.weights, options.activation))
     segments = ctr.to_segments(container)
@@ -337,7 +486,13 @@ def read_container(source: Source) -> ctr.Container:
     return ctr.parse_container(carried)
 
 
-def decode(source: Source, *, display_headroom: float | None = None) -> DecodedImage:
+def decode(
+    source: Source,
+    *,
+    display_headroom: float | None = None,
+    base_pixels: np.ndarray | None = None,
+    engine: Engine = "auto",
+) -> DecodedImage:
     """Decode the HDR rendition of a gain-map JPEG.
 
     Args:
@@ -345,6 +500,11 @@ def decode(source: Source, *, display_headroom: float | None = None) -> DecodedI
         display_headroom: log2 of the display's peak over SDR white; None (the default)
             gives the full rendition, the file's own maximum headroom. Smaller headrooms
             are rendered with ISO 21496-1's weighting (spec §7.5).
+        base_pixels: uint8 (H, W, 3) to apply the gain map to instead of the file's own base
+            image, for an evaluation whose base was never a JPEG (the paper's lossless
+            protocol); None, the default, decodes the file's base.
+        engine: "auto" (the fused C kernel when built), "native" or "onnxruntime" (the graph);
+            they agree to float32 rounding.
 
     Returns:
         The HDR image in BT.2020 PQ with the base it came from.
@@ -352,7 +512,7 @@ def decode(source: Source, *, display_headroom: float | None = None) -> DecodedI
     Raises:
         JpegError, NoGainMapError, ContainerError, UnsupportedVersionError,
         GraphContractError: as their names say (a base whose size differs from the
-        container's is a ContainerError).
+        container's is a ContainerError). InputError: ``base_pixels`` of the wrong size.
     """
     data = _read_source(source)
     layout = parse_jpeg(data)
@@ -362,11 +522,19 @@ def decode(source: Source, *, display_headroom: float | None = None) -> DecodedI
     container = ctr.parse_container(carried)
     metadata = container.metadata
     weights = check_graph(container.graph, metadata.activation, metadata.hidden_width)
-    code = decode_base(data, expected_size=(metadata.width, metadata.height))
+    if base_pixels is None:
+        code = decode_base(data, expected_size=(metadata.width, metadata.height))
+    elif base_pixels.dtype == np.uint8 and base_pixels.shape == (metadata.height, metadata.width, 3):
+        code = base_pixels
+    else:
+        raise InputError(
+            f"base pixels {base_pixels.dtype} {base_pixels.shape} are not uint8 "
+            f"({metadata.height}, {metadata.width}, 3), the size the gain map was made for"
+        )
     weight = 1.0
     if display_headroom is not None:
         weight = display_weight(display_headroom, metadata.base_headroom, metadata.alternate_headroom)
-    rendition = render(weights, metadata, code, weight)
+    rendition = render(weights, metadata, code, weight, engine)
     return DecodedImage(rendition.pq, code, metadata, rendition.absolute)
 
 

@@ -204,3 +204,48 @@ def convert_primaries(rgb: np.ndarray, source: Chromaticities, target: Chromatic
 def luminance_weights(chromaticities: Chromaticities) -> np.ndarray:
     """The Y row of the RGB-to-XYZ matrix: float64 (3,), relative luminance of each primary."""
     return rgb_to_xyz_matrix(chromaticities)[1]
+
+
+#: CIE 15:2004 §8.2.1: below (6/29)^3 the cube root of CIELAB becomes a line.
+_LAB_DELTA = 6.0 / 29.0
+
+
+def _lab_f(t: np.ndarray) -> np.ndarray:
+    # CIE 15:2004 eq. 8.11: cube root above delta^3, a line below (also keeps negatives finite).
+    return np.where(t > _LAB_DELTA**3, np.cbrt(t), t / (3.0 * _LAB_DELTA**2) + 4.0 / 29.0)
+
+
+def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
+    # The two pieces of _lab_f meet at f = delta, so the inverse switches there.
+    return np.where(f > _LAB_DELTA, f**3, 3.0 * _LAB_DELTA**2 * (f - 4.0 / 29.0))
+
+
+def xyz_to_lab(xyz: np.ndarray, white_xyz: np.ndarray) -> np.ndarray:
+    """CIE XYZ to CIELAB relative to a white (CIE 15:2004 §8.2.1).
+
+    Args:
+        xyz: float (..., 3), X, Y, Z on the scale of ``white_xyz``.
+        white_xyz: float (3,), the reference white.
+
+    Returns:
+        float64 (..., 3): L*, a*, b*.
+    """
+    fx, fy, fz = np.moveaxis(_lab_f(np.asarray(xyz, dtype=np.float64) / white_xyz), -1, 0)
+    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def lab_to_xyz(lab: np.ndarray, white_xyz: np.ndarray) -> np.ndarray:
+    """CIELAB to CIE XYZ relative to a white: the inverse of :func:`xyz_to_lab`.
+
+    Args:
+        lab: float (..., 3), L*, a*, b*.
+        white_xyz: float (3,), the reference white.
+
+    Returns:
+        float64 (..., 3), X, Y, Z on the scale of ``white_xyz``; colours outside the real
+        ones (large a* or b*) may give negative values.
+    """
+    lightness, a, b = np.moveaxis(np.asarray(lab, dtype=np.float64), -1, 0)
+    fy = (lightness + 16.0) / 116.0
+    f = np.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
+    return _lab_f_inverse(f) * white_xyz

@@ -3,6 +3,12 @@
 The model here has exactly the parameters of ``network.MlpWeights`` and computes the same
 function, so export is a copy. Training samples a fresh batch of random pixels every step,
 which keeps the cost of a step independent of the image size.
+
+Three ways to evaluate a step give the same fit to float32 rounding: "dense" (the textbook
+120-wide first layer), "tables" (the first layer as five lookups, see ``network.py``) and
+"native" (the C kernel of ``native.py``: forward and backward fused per pixel, on all CPU
+threads; torch only turns the tables' gradients into the weights' and runs Adam). "auto"
+takes "native" on the CPU when the extension is built, "tables" otherwise (CUDA).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 
+from . import native
 from .container import HIDDEN_WIDTHS, Activation
 from .errors import InputError
 from .network import (
@@ -51,9 +58,11 @@ class FitOptions:
         activation: "sine" (the authors' released configs) or "relu" (the paper's text).
         seed: seeds the initial weights and the pixel sampling.
         device: "auto" (CUDA when available), "cpu" or "cuda".
-        method: "tables" evaluates the first layer as five table lookups (fast);
-            "dense" as the textbook 120-wide product. Both give the same fit to float32
-            rounding; "dense" is kept as the reference the benchmarks compare with.
+        method: "native" runs the fused C kernel (CPU only); "tables" evaluates the first
+            layer as five table lookups in torch; "dense" as the textbook 120-wide product.
+            All give the same fit to float32 rounding; "dense" is the reference the
+            benchmarks compare with. "auto" picks "native" on the CPU when the extension
+            is built, else "tables".
     """
 
     iterations: int = 1000
@@ -63,7 +72,7 @@ class FitOptions:
     activation: Activation = "sine"
     seed: int = 0
     device: str = "auto"
-    method: Literal["tables", "dense"] = "tables"
+    method: Literal["auto", "native", "tables", "dense"] = "auto"
 
     def __post_init__(self) -> None:
         """Reject options no fit can use, before any work starts."""
@@ -78,8 +87,8 @@ class FitOptions:
             )
         if self.device not in ("auto", "cpu", "cuda"):
             raise InputError(f"device {self.device!r} is not 'auto', 'cpu' or 'cuda'")
-        if self.method not in ("tables", "dense"):
-            raise InputError(f"fit method {self.method!r} is not 'tables' or 'dense'")
+        if self.method not in ("auto", "native", "tables", "dense"):
+            raise InputError(f"fit method {self.method!r} is not 'auto', 'native', 'tables' or 'dense'")
 
 
 @dataclass(frozen=True)
@@ -91,12 +100,25 @@ class FitResult:
         loss: mean squared error of the last step, on the normalised residual.
         seconds: wall time of the optimisation loop.
         device: the torch device it ran on.
+        method: how the steps were evaluated: "native", "tables" or "dense".
     """
 
     weights: MlpWeights
     loss: float
     seconds: float
     device: str
+    method: str
+
+
+def resolve_method(name: str, device: torch.device) -> str:
+    """The evaluation method "auto" stands for on ``device``; checks that "native" can run."""
+    if name == "auto":
+        return "native" if device.type == "cpu" and native.available() else "tables"
+    if name == "native" and device.type != "cpu":
+        raise InputError(f"fit method 'native' runs on the CPU, not on {device}")
+    if name == "native" and not native.available():
+        raise InputError("fit method 'native' needs the C extension, which was not built at install time")
+    return name
 
 
 def resolve_device(name: str) -> torch.device:
@@ -177,6 +199,40 @@ class GainMlp(torch.nn.Module):
         )
         return self._tail(first)
 
+    def loss_native(self, index: torch.Tensor, sampler: _PixelSampler, encodings: Encodings) -> torch.Tensor:
+        """The batch's mean squared error from the C kernel, with the same gradients.
+
+        Torch computes the lookup tables from the weights (so autograd carries their
+        gradients back to Wc, Wy, Wx and b1); the kernel does everything per pixel.
+
+        Returns:
+            float32 scalar tensor.
+        """
+        colour = torch.matmul(encodings.levels, self.Wc)
+        row = encodings.rows @ self.Wy + self.b1
+        col = encodings.cols @ self.Wx
+        return _NativeLoss.apply(
+            colour, row, col, self.W2, self.b2, self.W3, self.b3, index, sampler, self.activation == "relu"
+        )
+
+
+class _NativeLoss(torch.autograd.Function):
+    """The fused kernel as an autograd function: the forward pass computes the gradients too."""
+
+    @staticmethod
+    def forward(ctx, colour, row, col, W2, b2, W3, b3, index, sampler, relu):  # noqa: D102
+        arrays = [t.detach().numpy() for t in (colour, row, col, W2, b2, W3, b3)]
+        tables = native.Tables(*arrays, relu=relu)
+        loss, gradients = native.fit_gradients(tables, index.numpy(), sampler.code_flat, sampler.target_flat,
+                                               sampler.width)
+        ctx.gradients = [torch.from_numpy(getattr(gradients, name)) for name in ("colour", "row", "col", "W2", "b2",
+                                                                                 "W3", "b3")]
+        return torch.tensor(loss, dtype=torch.float32)
+
+    @staticmethod
+    def backward(ctx, grad_loss):  # noqa: D102
+        return (*[gradient * grad_loss for gradient in ctx.gradients], None, None, None)
+
 
 class _Lookup(torch.autograd.Function):
     """table[index] whose gradient is one ``index_add_``, faster than autograd's default."""
@@ -224,18 +280,33 @@ class PixelBatch:
 
 
 class _PixelSampler:
-    """Draws batches of random pixels from one image, uniformly with replacement."""
+    """Draws batches of random pixels from one image, uniformly with replacement.
+
+    Every method draws the same indices from the same generator, so that they fit the same way.
+    """
 
     def __init__(self, code: np.ndarray, target: np.ndarray, device: torch.device) -> None:
         height, width, _ = code.shape
         self.width = width
         self.count = height * width
-        self.code = torch.from_numpy(code.reshape(-1, 3).astype(np.int64)).to(device)
-        self.target = torch.from_numpy(target.reshape(-1, 3).astype(np.float32)).to(device)
+        self.device = device
+        self.code_flat = np.ascontiguousarray(code.reshape(-1, 3), dtype=np.uint8)
+        self.target_flat = np.ascontiguousarray(target.reshape(-1, 3), dtype=np.float32)
+        self._code: torch.Tensor | None = None
+        self._target: torch.Tensor | None = None
 
-    def batch(self, size: int, generator: torch.Generator) -> PixelBatch:
-        index = torch.randint(0, self.count, (size,), generator=generator).to(self.code.device)
-        return PixelBatch(self.code[index], index // self.width, index % self.width, self.target[index])
+    def indices(self, size: int, generator: torch.Generator) -> torch.Tensor:
+        """int64 (size,) flat pixel indices, on the CPU."""
+        return torch.randint(0, self.count, (size,), generator=generator)
+
+    def gather(self, index: torch.Tensor) -> PixelBatch:
+        """The batch at ``index`` as torch tensors on the sampler's device."""
+        if self._code is None:
+            # Made only for the torch methods: int64 codes take 8 times the image's bytes.
+            self._code = torch.from_numpy(self.code_flat.astype(np.int64)).to(self.device)
+            self._target = torch.from_numpy(self.target_flat).to(self.device)
+        index = index.to(self.device)
+        return PixelBatch(self._code[index], index // self.width, index % self.width, self._target[index])
 
 
 def image_encodings(shape: tuple[int, ...], input_mean: float, input_range: float,
@@ -282,16 +353,21 @@ def fit(
             raise InputError(f"initial weights have width {init.hidden_width}, options ask for {options.hidden_width}")
         model.load(init)
     model.to(device)
+    method = resolve_method(options.method, device)
     sampler = _PixelSampler(code, target, device)
     encodings = image_encodings(code.shape, input_mean, input_range, device)
-    forward = model.forward_tables if options.method == "tables" else model.forward_dense
+    forward = model.forward_tables if method == "tables" else model.forward_dense
     optimiser = torch.optim.Adam(model.parameters(), lr=options.learning_rate)
     batch = min(options.batch_size, sampler.count)
     loss_value = float("nan")
     start = time.perf_counter()
     for step in range(1, options.iterations + 1):
-        pixels = sampler.batch(batch, generator)
-        loss = torch.mean((forward(pixels, encodings) - pixels.target) ** 2)
+        index = sampler.indices(batch, generator)
+        if method == "native":
+            loss = model.loss_native(index, sampler, encodings)
+        else:
+            pixels = sampler.gather(index)
+            loss = torch.mean((forward(pixels, encodings) - pixels.target) ** 2)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -301,4 +377,4 @@ def fit(
     if options.iterations:
         loss_value = float(loss.detach())
     seconds = time.perf_counter() - start
-    return FitResult(model.export(), loss_value, seconds, str(device))
+    return FitResult(model.export(), loss_value, seconds, str(device), method)

@@ -10,20 +10,30 @@ take one core and several passes. ``residual.py`` holds the same equations in nu
 check that the two agree.
 
 The image is processed in horizontal strips so that memory stays bounded whatever its size.
+
+When the C extension is built (``native.py``), :func:`render` runs the same function as one
+fused kernel instead, several times faster; ``engine="onnxruntime"`` asks for the graph.
+Both take their constants from the same functions here, and the tests check that they agree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from . import graph as graph_contract
+from . import native
 from .colour import PQ_C1, PQ_C2, PQ_C3, PQ_M1, PQ_M2, PQ_PEAK_LUMINANCE, PRIMARIES, conversion_matrix, transfer_decode
 from .container import GainMapMetadata
-from .network import LEVELS, MlpWeights, coordinates, normalised_levels, positional_encoding
+from .errors import InputError
+from .network import LEVELS, MlpWeights, coordinates, first_layer_tables, normalised_levels, positional_encoding
+
+#: How to evaluate the network: the fused C kernel, ONNX Runtime, or the first of them available.
+Engine = Literal["auto", "native", "onnxruntime"]
 
 #: Pixels per strip at hidden width 16; wider networks get proportionally fewer, so that the
 #: graph's largest intermediate, (h, w, 3, W) floats, stays near 48 MiB at any width.
@@ -87,12 +97,37 @@ def _per_channel_lookup(model) -> None:
     )
 
 
-def _sdr_to_pq_nodes(metadata: GainMapMetadata) -> tuple[list, list]:
-    """Spec §7.1: code values to BT.2020 PQ, as a 256-entry table, a matrix and the PQ curve."""
+def sdr_constants(metadata: GainMapMetadata) -> tuple[np.ndarray, np.ndarray]:
+    """Spec §7.1's constants: linear light / 10000 of each code value, and the primaries matrix.
+
+    Returns:
+        float64 (256,) table and float64 (3, 3) matrix from the base's primaries to BT.2020.
+    """
     levels = np.arange(LEVELS, dtype=np.float64) / 255.0
     # Scaling commutes with the primaries matrix, so the table already holds L / 10000.
     table = transfer_decode(levels, metadata.base_transfer) * (metadata.sdr_white_luminance / PQ_PEAK_LUMINANCE)
-    matrix = conversion_matrix(PRIMARIES[metadata.base_primaries], PRIMARIES["bt2020"])
+    return table, conversion_matrix(PRIMARIES[metadata.base_primaries], PRIMARIES["bt2020"])
+
+
+def residual_affine(metadata: GainMapMetadata, weight: float) -> tuple[float, float]:
+    """Spec §7.4-7.5: the affine map f = o · scale + offset from the network's output o.
+
+    For a gamma map the display adaptation 1 + w (f - 1) is affine in the network's output,
+    so it folds into the denormalisation's scale and offset; a gain map needs f^w afterwards.
+
+    Returns:
+        (scale, offset).
+    """
+    scale = metadata.residual_range / 2.0
+    offset = metadata.residual_mean
+    if metadata.residual == "gamma":
+        return weight * scale, weight * offset + 1.0 - weight
+    return scale, offset
+
+
+def _sdr_to_pq_nodes(metadata: GainMapMetadata) -> tuple[list, list]:
+    """Spec §7.1: code values to BT.2020 PQ, as a 256-entry table, a matrix and the PQ curve."""
+    table, matrix = sdr_constants(metadata)
     make = helper.make_node
     nodes = [
         make("Gather", ["k_lut", "i"], ["d_lin"], axis=0),
@@ -121,18 +156,12 @@ def _sdr_to_pq_nodes(metadata: GainMapMetadata) -> tuple[list, list]:
 
 
 def _residual_nodes(metadata: GainMapMetadata, weight: float) -> tuple[list, list]:
-    """Spec §7.4, §7.5, §7.3: denormalise, adapt to the display, apply, clip to [0, 1].
-
-    For a gamma map the display adaptation 1 + w (f - 1) is affine in the network's output,
-    so it folds into the denormalisation's scale and offset; a gain map needs f^w.
-    """
-    scale = metadata.residual_range / 2.0
-    offset = metadata.residual_mean
+    """Spec §7.4, §7.5, §7.3: denormalise, adapt to the display, apply, clip to [0, 1]."""
+    scale, offset = residual_affine(metadata, weight)
     make = helper.make_node
     nodes = [make("Add", ["d_s", "k_eps"], ["d_base"])]
-    constants = [_constant("k_eps", metadata.epsilon)]
+    constants = [_constant("k_eps", metadata.epsilon), _constant("k_scale", scale), _constant("k_offset", offset)]
     if metadata.residual == "gamma":
-        constants += [_constant("k_scale", weight * scale), _constant("k_offset", weight * offset + 1.0 - weight)]
         nodes += [
             make("Mul", [graph_contract.OUTPUT, "k_scale"], ["d_fs"]),
             make("Add", ["d_fs", "k_offset"], ["d_f"]),
@@ -141,7 +170,7 @@ def _residual_nodes(metadata: GainMapMetadata, weight: float) -> tuple[list, lis
             make("Exp", ["d_t"], ["d_h"]),
         ]
     else:
-        constants += [_constant("k_scale", scale), _constant("k_offset", offset), _constant("k_w", weight)]
+        constants += [_constant("k_w", weight)]
         nodes += [
             make("Mul", [graph_contract.OUTPUT, "k_scale"], ["d_fs"]),
             make("Add", ["d_fs", "k_offset"], ["d_fu"]),
@@ -230,7 +259,20 @@ def _encodings(metadata: GainMapMetadata, height: int, width: int):
     return levels, positional_encoding(coordinates(height)), positional_encoding(coordinates(width))
 
 
-def render(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float = 1.0) -> Rendition:
+def resolve_engine(engine: Engine) -> Literal["native", "onnxruntime"]:
+    """The engine "auto" stands for; checks that "native" is available."""
+    if engine not in ("auto", "native", "onnxruntime"):
+        raise InputError(f"engine {engine!r} is not 'auto', 'native' or 'onnxruntime'")
+    if engine == "auto":
+        return "native" if native.available() else "onnxruntime"
+    if engine == "native" and not native.available():
+        raise InputError("engine 'native' needs the C extension, which was not built at install time")
+    return engine
+
+
+def render(
+    weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float = 1.0, engine: Engine = "auto"
+) -> Rendition:
     """Decode the HDR rendition of a base image (spec §8).
 
     Args:
@@ -238,10 +280,14 @@ def render(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, wei
         metadata: the container's metadata.
         code: uint8 (H, W, 3), the decoded base image.
         weight: the display weight w in [0, 1]; 1 is the full rendition.
+        engine: "native" (the fused C kernel), "onnxruntime" (the graph), or "auto" (native
+            when the extension is built).
 
     Returns:
         The rendition in BT.2020 PQ and in cd/m².
     """
+    if resolve_engine(engine) == "native":
+        return _render_native(weights, metadata, code, weight)
     session = _session(decode_model(weights, metadata, weight))
     height, width, _ = code.shape
     levels, rows, cols = _encodings(metadata, height, width)
@@ -255,6 +301,21 @@ def render(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, wei
         for name, out in ((_PQ, pq[top:bottom]), (_ABSOLUTE, absolute[top:bottom])):
             binding.bind_output(name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
         session.run_with_iobinding(binding)
+    return Rendition(pq, absolute)
+
+
+def _render_native(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float) -> Rendition:
+    height, width, _ = code.shape
+    levels, rows, cols = _encodings(metadata, height, width)
+    colour, row, col = first_layer_tables(weights, levels, rows, cols)
+    tables = native.Tables(colour, row, col, weights.W2, weights.b2, weights.W3, weights.b3,
+                           relu=metadata.activation == "relu")
+    table, matrix = sdr_constants(metadata)
+    scale, offset = residual_affine(metadata, weight)
+    constants = native.DecodeConstants(
+        table, matrix, scale, offset, weight, metadata.epsilon, gamma=metadata.residual == "gamma"
+    )
+    pq, absolute = native.decode(tables, constants, code)
     return Rendition(pq, absolute)
 
 

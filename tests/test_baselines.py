@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gainmap_format.baselines import traditional_map
+from gainmap_format.baselines import dequantise_map, quantise_map, traditional_map
 from gainmap_format.colour import PRIMARIES
 from gainmap_format.errors import InputError
 from gainmap_format.metrics import pq_psnr
@@ -46,3 +46,20 @@ def test_tiny_image(pair):
     hdr_pq, sdr_pq = pair
     result = traditional_map(hdr_pq[:3, :2], sdr_pq[:3, :2], "gamma", scale=4)
     assert result.hdr_pq.shape == (3, 2, 3) and np.all(np.isfinite(result.hdr_pq))
+
+
+def test_quantised_codes_stand_for_their_range():
+    values = np.linspace(-2.0, 3.0, 8 * 8 * 3, dtype=np.float32).reshape(8, 8, 3)
+    quantised = quantise_map(values, 1)
+    assert quantised.code.min() == 0 and quantised.code.max() == 255
+    assert quantised.low == pytest.approx(-2.0) and quantised.high == pytest.approx(3.0)
+    restored = dequantise_map(quantised.code, quantised.low, quantised.high, (8, 8))
+    assert np.abs(restored - values).max() <= 5.0 / 255 / 2 + 1e-6
+
+
+def test_flat_maps_and_shrinking():
+    quantised = quantise_map(np.full((16, 12, 3), 0.7, np.float32), 4)
+    assert quantised.code.shape == (4, 3, 3) and np.all(quantised.code == 0) and quantised.high > quantised.low
+    assert np.allclose(dequantise_map(quantised.code, quantised.low, quantised.high, (12, 16)), 0.7)
+    with pytest.raises(InputError):
+        quantise_map(np.zeros((4, 4, 3), np.float32), 0)

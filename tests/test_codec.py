@@ -250,3 +250,26 @@ def test_an_ultra_hdr_base_keeps_its_own_gain_map_readable():
                           options=codec.EncodeOptions(iterations=5))
     assert np.array_equal(imagecodecs.ultrahdr_decode(result.jpeg), imagecodecs.ultrahdr_decode(base))
     assert codec.decode(result.jpeg).metadata.width == 1280
+
+
+def test_decode_against_given_base_pixels(encoded):
+    """The evaluation's lossless protocol: the map applied to pixels the file's JPEG only approximates."""
+    own = codec.decode(encoded.jpeg)
+    assert np.array_equal(codec.decode(encoded.jpeg, base_pixels=own.sdr).pq, own.pq)
+    other = codec.decode(encoded.jpeg, base_pixels=np.clip(own.sdr.astype(int) + 3, 0, 255).astype(np.uint8))
+    assert not np.array_equal(other.pq, own.pq)
+    with pytest.raises(InputError, match="base pixels"):
+        codec.decode(encoded.jpeg, base_pixels=own.sdr[:-1])
+
+
+def test_fitting_against_lossless_pixels(scene):
+    """``fit_inputs`` takes the pixels to fit against apart from the JPEG that carries the result."""
+    hdr_pq = hdr_to_pq(scene, BT2020, 1.0)
+    code = default_sdr(hdr_pq)
+    base, decoded = codec.prepare_base(code, hdr_pq, 60)
+    inputs = codec.fit_inputs(base, code, hdr_pq, QUICK)
+    assert inputs.base == base and inputs.code is code and not np.array_equal(decoded, code)
+    result = codec.encode_prepared(inputs, QUICK)
+    assert result.jpeg.startswith(base[:2]) and codec.read_container(result.jpeg).metadata.width == 64
+    with pytest.raises(InputError):
+        codec.fit_inputs(base, code[:, :-1], hdr_pq, QUICK)

@@ -105,3 +105,18 @@ def test_degenerate_chromaticities_are_rejected(bad):
 def test_xyz_as_rgb_gives_the_identity():
     xyz = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1 / 3, 1 / 3)
     assert np.allclose(colour.rgb_to_xyz_matrix(xyz), np.eye(3), atol=1e-12)
+
+
+def test_lab_to_xyz_reference_values():
+    white = colour.rgb_to_xyz_matrix(colour.PRIMARIES["bt709"]).sum(axis=1)
+    # L* = 50 is Y = (66/116)^3; L* = 5 lies on the linear segment, Y = 5 / 903.3 (CIE 15:2004).
+    xyz = colour.lab_to_xyz(np.array([[50.0, 0.0, 0.0], [5.0, 0.0, 0.0], [100.0, 0.0, 0.0]]), white)
+    np.testing.assert_allclose(xyz[:, 1], [(66 / 116) ** 3, 5 / (24389 / 27), 1.0], rtol=1e-9)
+    np.testing.assert_allclose(xyz[2], white, rtol=1e-12)
+
+
+def test_lab_round_trip_across_both_segments():
+    white = colour.rgb_to_xyz_matrix(colour.PRIMARIES["bt2020"]).sum(axis=1)
+    rng = np.random.default_rng(0)
+    lab = np.stack([rng.uniform(0, 110, 500), rng.uniform(-90, 90, 500), rng.uniform(-90, 90, 500)], axis=-1)
+    np.testing.assert_allclose(colour.xyz_to_lab(colour.lab_to_xyz(lab, white), white), lab, atol=1e-9)

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from gainmap_format import network, runtime
+from gainmap_format import native, network, runtime
 from gainmap_format.container import GainMapMetadata
 from gainmap_format.errors import InputError
-from gainmap_format.fitting import FitOptions, GainMlp, PixelBatch, _PixelSampler, fit, image_encodings
+from gainmap_format.fitting import FitOptions, GainMlp, _PixelSampler, fit, image_encodings
 
 
 def _problem(height=24, width=32, seed=0):
@@ -26,14 +26,63 @@ def test_same_seed_same_weights_and_loss_decreases():
     assert first.loss < untrained.loss / 2
 
 
-def test_table_and_dense_methods_agree_to_float32_rounding():
+needs_native = pytest.mark.skipif(not native.available(), reason="the C extension was not built")
+
+
+@pytest.mark.parametrize(
+    "method", ["tables", pytest.param("native", marks=needs_native)]
+)
+@pytest.mark.parametrize("activation", ["sine", "relu"])
+def test_fast_methods_agree_with_dense_to_float32_rounding(method, activation):
     code, target = _problem()
-    base = {"iterations": 30, "batch_size": 256, "seed": 2, "hidden_width": 16}
-    tables = fit(code, target, 0.5, 1.0, FitOptions(method="tables", **base))
+    base = {"iterations": 30, "batch_size": 256, "seed": 2, "hidden_width": 16, "activation": activation}
+    fast = fit(code, target, 0.5, 1.0, FitOptions(method=method, **base))
     dense = fit(code, target, 0.5, 1.0, FitOptions(method="dense", **base))
-    for a, b in zip(tables.weights.arrays().values(), dense.weights.arrays().values(), strict=True):
+    assert fast.method == method and dense.method == "dense"
+    for a, b in zip(fast.weights.arrays().values(), dense.weights.arrays().values(), strict=True):
         assert np.allclose(a, b, atol=1e-4)
-    assert tables.loss == pytest.approx(dense.loss, rel=1e-3)
+    assert fast.loss == pytest.approx(dense.loss, rel=1e-3)
+
+
+@needs_native
+@pytest.mark.parametrize("width", [8, 32, 64, 128])
+def test_native_gradients_equal_autograd_at_every_width(width):
+    """One step's loss and gradients from the C kernel against torch autograd on the same batch."""
+    code, target = _problem(20, 27, seed=width)
+    generator = torch.Generator().manual_seed(width)
+    model = GainMlp(width, "sine", generator)
+    encodings = image_encodings(code.shape, 0.5, 1.0, torch.device("cpu"))
+    sampler = _PixelSampler(code, target, torch.device("cpu"))
+    index = sampler.indices(301, generator)
+    loss = model.loss_native(index, sampler, encodings)
+    loss.backward()
+    kernel = {name: parameter.grad.clone() for name, parameter in model.named_parameters()}
+    model.zero_grad()
+    pixels = sampler.gather(index)
+    reference = torch.mean((model.forward_dense(pixels, encodings) - pixels.target) ** 2)
+    reference.backward()
+    assert float(loss.detach()) == pytest.approx(float(reference.detach()), rel=1e-5)
+    for name, parameter in model.named_parameters():
+        scale = float(parameter.grad.abs().max()) + 1e-12
+        assert torch.allclose(kernel[name], parameter.grad, atol=2e-5 * scale), name
+
+
+@needs_native
+def test_native_kernel_rejects_indices_outside_the_image():
+    code, target = _problem(4, 5)
+    model = GainMlp(8, "sine", torch.Generator().manual_seed(0))
+    encodings = image_encodings(code.shape, 0.5, 1.0, torch.device("cpu"))
+    sampler = _PixelSampler(code, target, torch.device("cpu"))
+    with pytest.raises(ValueError, match="outside the image"):
+        model.loss_native(torch.tensor([0, 20]), sampler, encodings)
+
+
+def test_native_needs_the_cpu_and_the_extension(monkeypatch):
+    code, target = _problem()
+    monkeypatch.setattr(native, "_kernels", None)
+    with pytest.raises(InputError, match="C extension"):
+        fit(code, target, 0.5, 1.0, FitOptions(iterations=1, method="native"))
+    assert fit(code, target, 0.5, 1.0, FitOptions(iterations=1, batch_size=64)).method == "tables"
 
 
 def test_zero_iterations_returns_the_given_initial_weights():
@@ -56,9 +105,7 @@ def test_onnx_runtime_decode_matches_torch_prediction(activation):
     model.load(result.weights)
     encodings = image_encodings(code.shape, 0.45, 0.9, torch.device("cpu"))
     sampler = _PixelSampler(code, target, torch.device("cpu"))
-    index = torch.arange(sampler.count)
-
-    batch = PixelBatch(sampler.code[index], index // 52, index % 52, sampler.target[index])
+    batch = sampler.gather(torch.arange(sampler.count))
     with torch.no_grad():
         expected = model.forward_tables(batch, encodings).numpy().reshape(40, 52, 3)
     metadata = GainMapMetadata(

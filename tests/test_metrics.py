@@ -235,3 +235,26 @@ def test_delta_e_itp_chroma_counts_and_mean_over_pixels():
 def test_delta_e_itp_shape_mismatch():
     with pytest.raises(InputError, match="shape"):
         delta_e_itp(np.zeros((2, 2, 3)), np.zeros((2, 3, 3)), "bt709")
+
+
+def test_cvvdp_says_why_it_is_unavailable(monkeypatch):
+    from gainmap_format.metrics import cvvdp_jod, cvvdp_metric
+
+    cvvdp_metric.cache_clear()
+    monkeypatch.setitem(sys.modules, "pycvvdp", None)
+    image = np.full((16, 16, 3), 0.5, np.float32)
+    with pytest.raises(ImportError, match="ColorVideoVDP is unavailable"):
+        cvvdp_jod(image, image)
+    cvvdp_metric.cache_clear()
+
+
+def test_cvvdp_of_identical_images():
+    from gainmap_format.metrics import cvvdp_jod, cvvdp_metric
+
+    try:
+        cvvdp_metric()
+    except ImportError as error:
+        pytest.skip(str(error))
+    image = np.random.default_rng(0).uniform(0.2, 0.6, (64, 64, 3)).astype(np.float32)
+    assert cvvdp_jod(image, image) == pytest.approx(10.0, abs=0.01)
+    assert cvvdp_jod(image, image + 0.05) < 9.9

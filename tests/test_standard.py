@@ -136,6 +136,16 @@ def test_mpf_offsets_that_miss_fall_back_to_the_container_directory():
     assert gain_map.gain_map_offset == len(data) - 20145
 
 
+def test_an_appended_unmarked_image_is_indexed_but_no_gain_map():
+    base = jpeg_bytes(np.full((16, 24, 3), 80, np.uint8))
+    second = jpeg_bytes(np.full((4, 6, 3), 200, np.uint8))
+    data = standard.append_image(base, second)
+    images = standard.mpf_images(parse_jpeg(data))
+    assert [(i.index, i.size) for i in images[1:]] == [(1, len(second))]
+    assert data[images[1].offset :] == second and images[0].size == len(data) - len(second)
+    assert standard.find_gain_map(data) is None
+
+
 def test_an_extracted_gain_map_image_is_not_a_gain_map_file():
     gain_map = standard.find_gain_map(_read("acr17_small_uhdr.jpg"))
     assert standard.find_gain_map(gain_map.gain_map_jpeg) is None

@@ -29,7 +29,7 @@ Binary structures shared by these steps (TIFF IFDs, construct structs) are read 
 from .find import find_gain_map
 from .gain_map import StandardGainMap
 from .iso import iso_metadata_payload
-from .locate import MpfImage, attach_gain_map, is_gain_map_image, mpf_images
+from .locate import MpfImage, append_image, attach_gain_map, is_gain_map_image, mpf_images
 from .metadata import StandardGainMapMetadata, StandardKind
 from .xmp import HDRGM_NS
 
@@ -39,6 +39,7 @@ __all__ = [
     "StandardGainMap",
     "StandardGainMapMetadata",
     "StandardKind",
+    "append_image",
     "attach_gain_map",
     "find_gain_map",
     "is_gain_map_image",

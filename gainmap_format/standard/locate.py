@@ -9,6 +9,7 @@ directory, because some writers get MPF offsets wrong while their Item:Length is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import construct as cs
@@ -298,13 +299,33 @@ def attach_gain_map(base_jpeg: bytes, gain_map: StandardGainMap) -> bytes:
         announce.append(Segment(APP0 + 2, announcing_iso_payload()))
     if "xmp" in gain_map.announced_by and not has_xmp:
         announce.append(Segment(APP0 + 1, structs.XMP_IDENTIFIER + announcing_xmp(len(gain_map.gain_map_jpeg))))
+    return append_image(base_jpeg, gain_map.gain_map_jpeg, announce)
+
+
+def append_image(base_jpeg: bytes, secondary_jpeg: bytes, announce: Sequence[Segment] = ()) -> bytes:
+    """Append a second image to a JPEG and index both with a new MPF segment (CIPA DC-007).
+
+    Any MPF or ISO 21496-1 segment already in ``base_jpeg`` is replaced; nothing else of it changes.
+
+    Args:
+        base_jpeg: the primary image.
+        secondary_jpeg: the image to append, SOI to EOI.
+        announce: segments to put in the primary before the MPF segment (a gain map's announcement).
+
+    Returns:
+        The new file.
+
+    Raises:
+        JpegError: ``base_jpeg`` is not a well-formed JPEG.
+    """
+    layout = parse_jpeg(base_jpeg)
     placeholder = Segment(APP0 + 2, _mpf_payload(0, 0, 0))
     primary = replace_segments(layout, [*announce, placeholder], _is_carriage_segment).to_bytes()
     mpf = next(s for s in parse_jpeg(primary).segments if s.payload == placeholder.payload)
     origin = mpf.offset + 4 + len(structs.MPF_IDENTIFIER)
-    payload = _mpf_payload(len(primary), len(gain_map.gain_map_jpeg), len(primary) - origin)
+    payload = _mpf_payload(len(primary), len(secondary_jpeg), len(primary) - origin)
     start = mpf.offset + 4
-    return primary[:start] + payload + primary[start + len(payload) :] + gain_map.gain_map_jpeg
+    return primary[:start] + payload + primary[start + len(payload) :] + secondary_jpeg
 
 
 def _is_carriage_segment(segment: Segment) -> bool:
@@ -313,7 +334,7 @@ def _is_carriage_segment(segment: Segment) -> bool:
 
 
 def _mpf_payload(primary_size: int, secondary_size: int, secondary_offset: int) -> bytes:
-    """CIPA DC-007 §5.2: an MP Extensions payload indexing a primary and one gain-map image."""
+    """CIPA DC-007 §5.2: an MP Extensions payload indexing a primary and one secondary image."""
     order = b"MM"
     header = structs.TIFF_HEADER[order].build({"ifd_offset": 8})
     entry_table_offset = 8 + structs.IFD_OVERHEAD + 3 * structs.IFD_ENTRY_SIZE

@@ -1,0 +1,217 @@
+"""Issue 4's speed measurements: fitting and decoding against their references, in one run.
+
+1. Fitting, 1 megapixel, 65,536 pixels a step: the fused C kernel ("native", the default on
+   the CPU) against the straightforward torch implementation ("dense", the 120-wide first
+   layer) and torch's table lookups ("tables"). The reference methods run fewer steps (their
+   per-step time is steady); every method starts from the same weights and draws the same
+   batches, and the weights after ``--agree-steps`` steps are compared. The median step time
+   of each, their ratio, and the absolute time of a 1,000-step native fit.
+2. Scale: fit (1,000 steps) and decode (``codec.decode``: base JPEG decode plus the network and
+   the decode equations) at 1, 4, 12 and 24 megapixels. A step's cost must not grow with the
+   image; only preparing the image does.
+3. Decoding 12 megapixels: ``np.asarray(Image.open(f).hdr)`` on a GainMLP file against
+   libultrahdr's linear decode (imagecodecs) of a 12-megapixel Ultra HDR JPEG of the same scene,
+   alternating, medians and ratio; each decoder's peak memory above the output array, measured
+   in a fresh process (peak RSS after minus before).
+4. When torch sees CUDA: a 4K (8.3 MP) fit of 1,000 steps on the GPU.
+
+    python benchmarks/bench_speed.py [--steps 1000] [--sizes 1,4,12,24] [--repeats 5] [--quick]
+
+Images are generated scenes (``scenes.hdr_scene``): timing does not depend on content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+import pillow_plugin  # noqa: F401  (registers the plugin: Image.open gives .hdr)
+from gainmap_format import codec, fitting, native
+from gainmap_format.colour import PRIMARIES, convert_primaries
+from gainmap_format.scenes import hdr_scene
+
+SHAPES = {1: (1000, 1000), 4: (1728, 2304), 12: (3000, 4000), 24: (4000, 6000)}
+
+
+def fit_inputs(height: int, width: int) -> codec.FitInputs:
+    scene = hdr_scene(height, width, seed=0)
+    return codec.prepare_fit_inputs(scene, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0)
+
+
+def timed_fit(inputs: codec.FitInputs, method: str, steps: int, device: str = "cpu") -> fitting.FitResult:
+    options = fitting.FitOptions(iterations=steps, method=method, device=device, seed=1)
+    norm = inputs.input_norm
+    return fitting.fit(inputs.code, inputs.target, norm.mean, norm.range, options)
+
+
+def per_step_seconds(inputs: codec.FitInputs, method: str, steps: int) -> float:
+    """Median seconds per step over blocks of steps (the first, warm-up, block is dropped)."""
+    block = max(1, steps // 5)
+    times = [timed_fit(inputs, method, block).seconds / block for _ in range(6)]
+    return statistics.median(times[1:])
+
+
+def fit_section(steps: int, reference_steps: int, agree_steps: int) -> None:
+    print("== 1. fitting, 1 MP, 65,536 pixels a step, this machine's CPU threads:", native.thread_count())
+    inputs = fit_inputs(*SHAPES[1])
+    seconds = {method: per_step_seconds(inputs, method, reference_steps if method != "native" else steps)
+               for method in ("native", "tables", "dense")}
+    for method, value in seconds.items():
+        print(f"  {method:7s} median {value * 1e3:8.2f} ms/step")
+    print(f"  ratio dense / native:  {seconds['dense'] / seconds['native']:.1f}x faster")
+    print(f"  ratio tables / native: {seconds['tables'] / seconds['native']:.1f}x faster")
+    result = timed_fit(inputs, "native", steps)
+    print(f"  native fit of {steps} steps, 1 MP: {result.seconds:.2f} s (loss {result.loss:.3e})")
+    fast = timed_fit(inputs, "native", agree_steps).weights
+    dense = timed_fit(inputs, "dense", agree_steps).weights
+    differences = [float(np.abs(a - b).max()) for a, b in zip(fast.arrays().values(), dense.arrays().values(),
+                                                               strict=True)]
+    scale = max(float(np.abs(a).max()) for a in dense.arrays().values())
+    print(f"  after {agree_steps} steps from the same start and batches: largest weight difference "
+          f"native vs dense {max(differences):.2e} (largest weight {scale:.2f})")
+
+
+def encode_for_decode(height: int, width: int) -> bytes:
+    """A GainMLP file of the size; the fit is short because decoding costs the same whatever it is."""
+    scene = hdr_scene(height, width, seed=0)
+    options = codec.EncodeOptions(iterations=2, batch_size=4096, seed=0, init="random")
+    return codec.encode(scene, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, options=options).jpeg
+
+
+def median_seconds(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scale_section(sizes: list[int], steps: int, repeats: int) -> None:
+    print(f"== 2. scale: fit ({steps} steps) and decode (codec.decode) by image size")
+    print(f"  {'MP':>4s} {'prepare s':>10s} {'fit s':>8s} {'ms/step':>8s} {'decode s':>9s}")
+    for megapixels in sizes:
+        height, width = SHAPES[megapixels]
+        start = time.perf_counter()
+        inputs = fit_inputs(height, width)
+        prepare = time.perf_counter() - start
+        fitted = timed_fit(inputs, "auto", steps)
+        data = encode_for_decode(height, width)
+        decode = median_seconds(lambda data=data: codec.decode(data), repeats)
+        print(f"  {megapixels:4d} {prepare:10.2f} {fitted.seconds:8.2f} {fitted.seconds / steps * 1e3:8.2f} "
+              f"{decode:9.2f}")
+
+
+def ultrahdr_file(height: int, width: int) -> bytes:
+    import imagecodecs
+
+    scene = hdr_scene(height, width, seed=0)
+    # libultrahdr takes linear BT.709-or-wider RGBA half floats; 1.0 is its SDR white (203 cd/m²).
+    bt709 = np.clip(convert_primaries(scene, PRIMARIES["bt2020"], PRIMARIES["bt709"]), 0.0, None) / 203.0
+    rgba = np.ones((height, width, 4), dtype=np.float16)
+    rgba[..., :3] = np.minimum(bt709, 65000.0)
+    return imagecodecs.ultrahdr_encode(rgba)
+
+
+_MEMORY_PROBE = """
+import io, resource, sys
+import numpy as np
+from PIL import Image
+import pillow_plugin, imagecodecs
+data = open(sys.argv[2], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if sys.argv[1] == "ours":
+    out = np.asarray(Image.open(io.BytesIO(data)).hdr)
+else:
+    out = imagecodecs.ultrahdr_decode(data)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, out.nbytes)
+"""
+
+
+def peak_memory(which: str, data: bytes) -> tuple[int, int]:
+    """(peak RSS growth, output bytes) of one decode in a fresh process."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as file:
+        file.write(data)
+        file.flush()
+        out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, which, file.name], capture_output=True,
+                             text=True, check=True)
+    grown, output = out.stdout.split()
+    return int(grown), int(output)
+
+
+def decode_section(repeats: int) -> None:
+    print("== 3. decoding 12 MP: np.asarray(Image.open(f).hdr) against libultrahdr")
+    try:
+        import imagecodecs
+    except ImportError:
+        print("  imagecodecs is not installed: no libultrahdr comparison")
+        return
+    height, width = SHAPES[12]
+    ours = encode_for_decode(height, width)
+    theirs = ultrahdr_file(height, width)
+    ours_times, theirs_times = [], []
+    for _ in range(repeats):
+        ours_times.append(median_seconds(lambda: np.asarray(Image.open(io.BytesIO(ours)).hdr), 1))
+        theirs_times.append(median_seconds(lambda: imagecodecs.ultrahdr_decode(theirs), 1))
+    ours_time, theirs_time = statistics.median(ours_times), statistics.median(theirs_times)
+    print(f"  GainMLP (native kernel):  median {ours_time:.3f} s")
+    print(f"  {imagecodecs.ultrahdr_version()}: median {theirs_time:.3f} s")
+    print(f"  ratio GainMLP / libultrahdr: {ours_time / theirs_time:.2f}")
+    graph_time = median_seconds(lambda: codec.decode(ours, engine="onnxruntime"), max(1, repeats // 2))
+    print(f"  the same file through ONNX Runtime (engine='onnxruntime'): median {graph_time:.3f} s")
+    for which, data in (("ours", ours), ("libultrahdr", theirs)):
+        grown, output = peak_memory(which, data)
+        print(f"  peak memory, {which:11s}: {grown / 2**20:7.0f} MiB in all, {(grown - output) / 2**20:7.0f} MiB "
+              f"beyond its {output / 2**20:.0f} MiB output")
+
+
+def cuda_section(steps: int) -> None:
+    print("== 4. CUDA")
+    if not torch.cuda.is_available():
+        print("  torch sees no CUDA device: skipped")
+        return
+    inputs = fit_inputs(2160, 3840)
+    timed_fit(inputs, "tables", 20, device="cuda")
+    result = timed_fit(inputs, "tables", steps, device="cuda")
+    print(f"  {torch.cuda.get_device_name()}: 4K fit of {steps} steps in {result.seconds:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--reference-steps", type=int, default=50, help="steps per timing of dense and tables")
+    parser.add_argument("--agree-steps", type=int, default=100)
+    parser.add_argument("--sizes", default="1,4,12,24", help="megapixels, from 1, 4, 12, 24")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sections", default="1,2,3,4")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    if not native.available():
+        print("the C extension is not built: native timings are unavailable")
+        return
+    print(json.dumps({"torch": torch.__version__, "threads": native.thread_count()}))
+    sections = set(args.sections.split(","))
+    if "1" in sections:
+        fit_section(args.steps, args.reference_steps, args.agree_steps)
+    if "2" in sections:
+        scale_section(sizes, args.steps, args.repeats)
+    if "3" in sections:
+        decode_section(args.repeats)
+    if "4" in sections:
+        cuda_section(args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,608 @@
+/*
+ * Fused CPU kernels for the network of spec §6 and the decode equations of spec §7.
+ *
+ * ONNX Runtime evaluates the canonical graph one operator at a time, writing every
+ * intermediate (N, W) tensor to memory; these kernels keep a pixel's whole computation in
+ * registers instead. They compute the same function as the graph: the first layer as five
+ * table lookups, two hidden layers and the output layer, then (for decoding) SDR to PQ, the
+ * residual and PQ to cd/m². Results agree with the graph to float32 rounding; the tests check
+ * this against ONNX Runtime and the numpy reference.
+ *
+ * Sine, exp2 and log2 are short polynomials written so that the compiler vectorises the loops
+ * over a pixel's neurons (libm's calls would not vectorise). Sines of arguments beyond
+ * SIN_FAST_LIMIT, and NaNs, go to libm, so the result never depends on the fast path's range.
+ *
+ * Two entry points, both releasing the GIL so that Python threads can run chunks in parallel:
+ *   fit_chunk   - forward and backward pass over a list of sampled pixels; accumulates the
+ *                 gradients of the lookup tables and the later layers (training).
+ *   decode_rows - the HDR rendition of a band of rows (decoding).
+ * Hot functions are compiled twice on x86-64 Linux with GCC (AVX2+FMA and baseline) and the
+ * loader picks one at run time, so one build runs everywhere.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MULTIVERSION
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+#define LEVELS 256
+#define FIT_BLOCK 4
+#define DECODE_BLOCK 8
+/* Beyond this the three-part reduction by pi/2 stops being exact in float32 (as in Cephes). */
+#define SIN_FAST_LIMIT 8192.0f
+
+/* SMPTE ST 2084 constants (spec §7.1, §7.6). */
+#define PQ_M1 (2610.0f / 16384.0f)
+#define PQ_M2 (2523.0f / 4096.0f * 128.0f)
+#define PQ_C1 (3424.0f / 4096.0f)
+#define PQ_C2 (2413.0f / 4096.0f * 32.0f)
+#define PQ_C3 (2392.0f / 4096.0f * 32.0f)
+#define PQ_PEAK 10000.0f
+
+INLINE int32_t float_bits(float f) {
+    int32_t i;
+    memcpy(&i, &f, sizeof i);
+    return i;
+}
+
+INLINE float bits_float(int32_t i) {
+    float f;
+    memcpy(&f, &i, sizeof f);
+    return f;
+}
+
+/* Eight floats, loaded and stored unaligned: GCC's vector extension, AVX or two SSE registers. */
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+
+INLINE v8 load8(const float *p) { return *(const v8u *)p; }
+INLINE void store8(float *p, v8 v) { *(v8u *)p = v; }
+INLINE v8 splat8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+
+/*
+ * out[p] = bias + in[p] M for ``count`` rows of W floats (M is (W, W), row-major; bias may be
+ * NULL). Register tiles of P rows by T eight-float columns, P T = 8, give eight independent
+ * accumulator chains, enough to hide the multiply-add latency at every width; count must be
+ * a multiple of P (4 for W <= 16, 2 for W = 32, 1 above).
+ */
+INLINE void matmul_rows(const int W, const int count, const float *restrict in, const float *restrict M,
+                        const float *restrict bias, float *restrict out) {
+    const int C = W / 8;
+    const int P = C >= 4 ? (C >= 8 ? 1 : 2) : 4;
+    const int T = 8 / P < C ? 8 / P : C;
+    for (int p0 = 0; p0 < count; p0 += P) {
+        for (int c0 = 0; c0 < C; c0 += T) {
+            v8 acc[8];
+#pragma GCC unroll 8
+            for (int a = 0; a < P * T; a++) acc[a] = bias ? load8(bias + 8 * (c0 + a % T)) : splat8(0.0f);
+            for (int k = 0; k < W; k++) {
+                const float *restrict row = M + (size_t)k * W + 8 * c0;
+#pragma GCC unroll 8
+                for (int a = 0; a < P * T; a++) {
+                    acc[a] += splat8(in[(p0 + a / T) * W + k]) * load8(row + 8 * (a % T));
+                }
+            }
+#pragma GCC unroll 8
+            for (int a = 0; a < P * T; a++) store8(out + (p0 + a / T) * W + 8 * (c0 + a % T), acc[a]);
+        }
+    }
+}
+
+/* Round to nearest by adding and removing 1.5 * 2^23; exact for |v| < 2^22. */
+INLINE float round_nearest(float v) {
+    const float magic = 12582912.0f;
+    return (v + magic) - magic;
+}
+
+/* sin and cos of x for |x| <= SIN_FAST_LIMIT: reduce by k pi/2, then Cephes' minimax polynomials. */
+INLINE void sincos_fast(float x, float *sin_out, float *cos_out) {
+    const float limit = 4194304.0f;
+    float k = round_nearest(x * 0.63661977236758134f);
+    float r = ((x - k * 1.5703125f) - k * 4.837512969970703125e-4f) - k * 7.54978995489188216e-8f;
+    float z = r * r;
+    float s = r + r * z * (-1.6666654611e-1f + z * (8.3321608736e-3f + z * -1.9515295891e-4f));
+    float c = 1.0f - 0.5f * z + z * z * (4.166664568298827e-2f + z * (-1.388731625493765e-3f + z * 2.443315711809948e-5f));
+    /* Clamped so that the integer conversion is defined even for the lanes the slow path redoes. */
+    float kc = k < limit ? k : limit;
+    kc = kc > -limit ? kc : -limit;
+    int32_t quadrant = (int32_t)kc & 3;
+    float sin_value = (quadrant & 1) ? c : s;
+    float cos_value = (quadrant & 1) ? s : c;
+    *sin_out = (quadrant & 2) ? -sin_value : sin_value;
+    *cos_out = ((quadrant + 1) & 2) ? -cos_value : cos_value;
+}
+
+/* 2^y for y in [-126, 127] (clamped): 2^round(y) from the exponent bits times a degree-7 Taylor polynomial. */
+INLINE float exp2_fast(float y) {
+    y = y < 127.0f ? y : 127.0f;
+    y = y > -126.0f ? y : -126.0f;
+    float n = round_nearest(y);
+    float f = y - n;
+    float p = 1.0f + f * (6.931471805599453e-1f + f * (2.402265069591007e-1f + f * (5.550410866482158e-2f
+              + f * (9.618129107628477e-3f + f * (1.333355814642844e-3f + f * (1.540353039338161e-4f
+              + f * 1.525273380405984e-5f))))));
+    return p * bits_float(((int32_t)n + 127) << 23);
+}
+
+/* log2 of a positive normal x: exponent bits plus 2 atanh((m - 1)/(m + 1)) for the mantissa m near 1. */
+INLINE float log2_fast(float x) {
+    int32_t bits = float_bits(x);
+    int32_t exponent = (bits >> 23) - 127;
+    float m = bits_float((bits & 0x7fffff) | 0x3f800000);
+    int32_t high = m > 1.41421356f;
+    m = high ? m * 0.5f : m;
+    float s = (m - 1.0f) / (m + 1.0f);
+    float s2 = s * s;
+    float ln_m = 2.0f * s * (1.0f + s2 * (0.33333333f + s2 * (0.2f + s2 * (0.14285714f + s2 * 0.11111111f))));
+    return (float)(exponent + high) + ln_m * 1.4426950408889634f;
+}
+
+/* x^p for x >= 0 and p > 0; 0 for x = 0, for subnormal x and for NaN. */
+INLINE float pow_positive(float x, float p) {
+    float safe = x > 1e-37f ? x : 1.0f;
+    float value = exp2_fast(p * log2_fast(safe));
+    return x > 1e-37f ? value : 0.0f;
+}
+
+/* The hidden activation over n neurons: values and derivatives (derivative may be NULL). */
+INLINE void activate(const int n, int relu, const float *restrict z, float *restrict h, float *restrict d) {
+    if (relu) {
+        for (int j = 0; j < n; j++) {
+            h[j] = z[j] > 0.0f ? z[j] : 0.0f;
+            if (d) d[j] = z[j] > 0.0f ? 1.0f : 0.0f;
+        }
+        return;
+    }
+    float cos_scratch[n];
+    float *c = d ? d : cos_scratch;
+    int slow = 0;
+    for (int j = 0; j < n; j++) {
+        sincos_fast(z[j], &h[j], &c[j]);
+        slow |= !(fabsf(z[j]) <= SIN_FAST_LIMIT);
+    }
+    if (slow) {
+        for (int j = 0; j < n; j++) {
+            if (!(fabsf(z[j]) <= SIN_FAST_LIMIT)) {
+                h[j] = sinf(z[j]);
+                c[j] = cosf(z[j]);
+            }
+        }
+    }
+}
+
+/* The tables and weights of one network (spec §6.2), as the kernels read them. */
+typedef struct {
+    const float *colour; /* (3, 256, W) colour tables */
+    const float *row;    /* (H, W) row table with b1 added */
+    const float *col;    /* (w, W) column table */
+    const float *W2;     /* (W, W) */
+    const float *W2T;    /* (W, W), W2 transposed (fitting only) */
+    const float *b2;     /* (W,) */
+    const float *W3T;    /* (3, W), W3 transposed */
+    const float *b3;     /* (3,) */
+    int relu;
+} Network;
+
+/* The first layer's sum for one pixel: three colour lookups, its row's and its column's (spec §6.3). */
+INLINE void first_layer(const int W, const Network *net, const uint8_t *rgb, uint32_t y, uint32_t x,
+                        float *restrict z) {
+    const float *restrict cr = net->colour + (size_t)rgb[0] * W;
+    const float *restrict cg = net->colour + (size_t)(LEVELS + rgb[1]) * W;
+    const float *restrict cb = net->colour + (size_t)(2 * LEVELS + rgb[2]) * W;
+    const float *restrict ry = net->row + (size_t)y * W;
+    const float *restrict cx = net->col + (size_t)x * W;
+    for (int j = 0; j < W; j++) z[j] = (((cr[j] + cg[j]) + cb[j]) + ry[j]) + cx[j];
+}
+
+/* Both hidden layers for B pixels whose first-layer sums are in z, (B, W); z is overwritten. */
+INLINE void hidden_layers(const int W, const int B, const Network *net, float *restrict z, float *restrict h1,
+                          float *restrict d1, float *restrict h2, float *restrict d2) {
+    activate(B * W, net->relu, z, h1, d1);
+    matmul_rows(W, B, h1, net->W2, net->b2, z);
+    activate(B * W, net->relu, z, h2, d2);
+}
+
+/*
+ * Output m for one pixel. Eight interleaved partial sums, added in a fixed order, let the
+ * compiler vectorise what would otherwise be one long chain of dependent additions.
+ */
+INLINE float output_unit(const int W, const Network *net, const float *restrict h2, int m) {
+    const float *restrict w3 = net->W3T + (size_t)m * W;
+    float partial[8] = {0.0f};
+    for (int k = 0; k < W; k += 8) {
+        for (int lane = 0; lane < 8; lane++) partial[lane] += h2[k + lane] * w3[k + lane];
+    }
+    float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+    return sum + net->b3[m];
+}
+
+/* Gradients of one chunk, accumulated into the caller's (zeroed) buffers. */
+typedef struct {
+    float *colour; /* (3, 256, W) */
+    float *row;    /* (H, W) */
+    float *col;    /* (w, W) */
+    float *W2;     /* (W, W) */
+    float *b2;     /* (W,) */
+    float *W3T;    /* (3, W) */
+    float *b3;     /* (3,) */
+} Gradients;
+
+INLINE void scatter_first_layer(const int W, const Gradients *g, const uint8_t *rgb, uint32_t y, uint32_t x,
+                                const float *restrict g1) {
+    float *restrict gr = g->colour + (size_t)rgb[0] * W;
+    float *restrict gg = g->colour + (size_t)(LEVELS + rgb[1]) * W;
+    float *restrict gb = g->colour + (size_t)(2 * LEVELS + rgb[2]) * W;
+    float *restrict gy = g->row + (size_t)y * W;
+    float *restrict gx = g->col + (size_t)x * W;
+    for (int j = 0; j < W; j++) {
+        gr[j] += g1[j];
+        gg[j] += g1[j];
+        gb[j] += g1[j];
+        gy[j] += g1[j];
+        gx[j] += g1[j];
+    }
+}
+
+/* How many pixels ahead to prefetch: random pixels of a large image miss every cache. */
+#define PREFETCH_DISTANCE 8
+
+/*
+ * Mean squared error over the chunk's pixels and its gradients. ``scale`` is 2 / (3 N) for the
+ * whole batch's N, so that chunk gradients add up to the batch's. Returns the sum of squared
+ * errors, or -1 when an index is out of range (nothing is read out of bounds).
+ */
+INLINE double fit_chunk_impl(const int W, const Network *net, const Gradients *grad, const int64_t *index,
+                             int64_t count, const uint8_t *code, const float *target, int64_t pixels, int64_t width,
+                             float scale) {
+    enum { B = FIT_BLOCK };
+    /* Gradient buffers never alias the network or the image: say so, or every store reloads. */
+    float *restrict g_b2 = grad->b2, *restrict g_b3 = grad->b3, *restrict g_W2 = grad->W2, *restrict g_W3T = grad->W3T;
+    const float *restrict W3T = net->W3T;
+    const uint32_t row_length = (uint32_t)width;
+    double loss = 0.0;
+    float z[B * W], h1[B * W], d1[B * W], h2[B * W], d2[B * W], g2[B * W], g1[B * W];
+    const uint8_t *rgb[B];
+    uint32_t ys[B], xs[B];
+    for (int64_t start = 0; start < count; start += B) {
+        const int in_block = count - start < B ? (int)(count - start) : B;
+        float e[B][3];
+        for (int p = 0; p < B; p++) {
+            /* Padding lanes repeat the block's first pixel with zero error: they add nothing. */
+            const int64_t at = start + (p < in_block ? p : 0);
+            if (at + PREFETCH_DISTANCE < count) {
+                const int64_t ahead = index[at + PREFETCH_DISTANCE];
+                if (ahead >= 0 && ahead < pixels) {
+                    __builtin_prefetch(code + 3 * ahead);
+                    __builtin_prefetch(target + 3 * ahead);
+                }
+            }
+            const int64_t i = index[at];
+            if (i < 0 || i >= pixels) return -1.0;
+            /* pixels < 2^32 (the codec's size limit is far lower): 32-bit division is cheaper. */
+            ys[p] = (uint32_t)i / row_length;
+            xs[p] = (uint32_t)i - ys[p] * row_length;
+            rgb[p] = code + 3 * i;
+            for (int m = 0; m < 3; m++) e[p][m] = p < in_block ? -target[3 * i + m] : 0.0f;
+            first_layer(W, net, rgb[p], ys[p], xs[p], z + p * W);
+        }
+        hidden_layers(W, B, net, z, h1, d1, h2, d2);
+        for (int p = 0; p < B; p++) {
+            for (int m = 0; m < 3; m++) {
+                if (p < in_block) e[p][m] += output_unit(W, net, h2 + p * W, m);
+                loss += (double)e[p][m] * e[p][m];
+                e[p][m] *= scale;
+                g_b3[m] += e[p][m];
+            }
+            for (int k = 0; k < W; k++) {
+                g2[p * W + k] = (W3T[k] * e[p][0] + W3T[W + k] * e[p][1] + W3T[2 * W + k] * e[p][2]) * d2[p * W + k];
+                g_b2[k] += g2[p * W + k];
+            }
+        }
+        for (int m = 0; m < 3; m++) {
+            for (int k = 0; k < W; k++) {
+                float sum = g_W3T[m * W + k];
+                for (int p = 0; p < B; p++) sum += h2[p * W + k] * e[p][m];
+                g_W3T[m * W + k] = sum;
+            }
+        }
+        matmul_rows(W, B, g2, net->W2T, NULL, g1);
+        for (int q = 0; q < B * W; q++) g1[q] *= d1[q];
+        for (int p = 0; p < in_block; p++) scatter_first_layer(W, grad, rgb[p], ys[p], xs[p], g1 + p * W);
+        for (int k = 0; k < W; k++) {
+            float *restrict gw2 = g_W2 + (size_t)k * W;
+            for (int c = 0; c < W; c += 8) {
+                v8 acc = load8(gw2 + c);
+                for (int p = 0; p < B; p++) acc += splat8(h1[p * W + k]) * load8(g2 + p * W + c);
+                store8(gw2 + c, acc);
+            }
+        }
+    }
+    return loss;
+}
+
+MULTIVERSION
+static double fit_chunk_dispatch(int W, const Network *net, const Gradients *grad, const int64_t *index, int64_t count,
+                                 const uint8_t *code, const float *target, int64_t pixels, int64_t width, float scale) {
+    switch (W) {
+    case 8: return fit_chunk_impl(8, net, grad, index, count, code, target, pixels, width, scale);
+    case 16: return fit_chunk_impl(16, net, grad, index, count, code, target, pixels, width, scale);
+    case 32: return fit_chunk_impl(32, net, grad, index, count, code, target, pixels, width, scale);
+    case 64: return fit_chunk_impl(64, net, grad, index, count, code, target, pixels, width, scale);
+    default: return fit_chunk_impl(128, net, grad, index, count, code, target, pixels, width, scale);
+    }
+}
+
+/* Spec §7: what turns the network's output into the rendition. */
+typedef struct {
+    const float *lut;    /* (256,) base code value to linear light / 10000 */
+    const float *matrix; /* (3, 3) base primaries to BT.2020, row-major */
+    float scale;         /* the network output's affine map: f = o * scale + offset */
+    float offset;
+    float weight;        /* display weight w, for a gain map's f^w */
+    float epsilon;
+    int gamma;           /* 1: exponential residual, 0: multiplicative */
+} DecodeEquations;
+
+/* PQ inverse EOTF (spec §7.1) of linear light / 10000, already clipped to [0, 1]. */
+INLINE float pq_encode(float y) {
+    float ym1 = pow_positive(y, PQ_M1);
+    return pow_positive((PQ_C1 + PQ_C2 * ym1) / (1.0f + PQ_C3 * ym1), PQ_M2);
+}
+
+/* PQ EOTF (spec §7.6): code value in [0, 1] to cd/m². */
+INLINE float pq_decode(float pq) {
+    float e = pow_positive(pq, 1.0f / PQ_M2);
+    float numerator = e - PQ_C1;
+    numerator = numerator > 0.0f ? numerator : 0.0f;
+    return pow_positive(numerator / (PQ_C2 - PQ_C3 * e), 1.0f / PQ_M1) * PQ_PEAK;
+}
+
+/* Spec §7.3: the rendition's PQ from h = (base + e) · f or (base + e)^f; NaN becomes 0, then clip. */
+INLINE float finish_residual(float h, float epsilon) {
+    float value = h - epsilon;
+    value = value == value ? value : 0.0f;
+    value = value > 0.0f ? value : 0.0f;
+    return value < 1.0f ? value : 1.0f;
+}
+
+/* Spec §7.4-7.5 for B values of an exponential residual: h = (base + e)^f. */
+INLINE void apply_gamma(const int B, const DecodeEquations *eq, const float *restrict base_pq,
+                        const float *restrict output, float *restrict pq) {
+    for (int p = 0; p < B; p++) {
+        float f = output[p] * eq->scale + eq->offset;
+        float t = f * log2_fast(base_pq[p] + eq->epsilon);
+        /* Both arms computed, then selected: a branch here would stop vectorisation. */
+        float power = exp2_fast(t);
+        float h = t == t ? power : t;
+        pq[p] = finish_residual(h, eq->epsilon);
+    }
+}
+
+/* Spec §7.4-7.5 for B values of a multiplicative residual: h = (base + e) · max(f, 0)^w. */
+INLINE void apply_gain(const int B, const DecodeEquations *eq, const float *restrict base_pq,
+                       const float *restrict output, float *restrict pq) {
+    for (int p = 0; p < B; p++) {
+        float f = output[p] * eq->scale + eq->offset;
+        float positive = f > 0.0f ? f : 0.0f;
+        /* 0^0 is 1, as for ONNX's Pow: at weight 0 the base is shown unchanged. */
+        float powered = pow_positive(positive, eq->weight);
+        float factor = eq->weight == 0.0f ? 1.0f : powered;
+        float h = (base_pq[p] + eq->epsilon) * (f == f ? factor : f);
+        pq[p] = finish_residual(h, eq->epsilon);
+    }
+}
+
+INLINE void decode_rows_impl(const int W, const Network *net, const DecodeEquations *eq, const uint8_t *code,
+                             int64_t width, int64_t y0, int64_t y1, float *pq_out, float *abs_out) {
+    enum { B = DECODE_BLOCK };
+    float z[B * W], h1[B * W], h2[B * W];
+    float out[3][B], lin[3][B];
+    const float *M = eq->matrix;
+    for (int64_t y = y0; y < y1; y++) {
+        for (int64_t x0 = 0; x0 < width; x0 += B) {
+            const int in_block = width - x0 < B ? (int)(width - x0) : B;
+            for (int p = 0; p < B; p++) {
+                /* Padding lanes repeat the last pixel; they are computed but never stored. */
+                const int64_t x = x0 + (p < in_block ? p : in_block - 1);
+                const uint8_t *rgb = code + 3 * (y * width + x);
+                first_layer(W, net, rgb, (uint32_t)y, (uint32_t)x, z + p * W);
+                for (int m = 0; m < 3; m++) lin[m][p] = eq->lut[rgb[m]];
+            }
+            hidden_layers(W, B, net, z, h1, NULL, h2, NULL);
+            for (int p = 0; p < B; p++) {
+                for (int m = 0; m < 3; m++) out[m][p] = output_unit(W, net, h2 + p * W, m);
+            }
+            float base[3][B], pq[3][B], absolute[3][B];
+            for (int m = 0; m < 3; m++) {
+                for (int p = 0; p < B; p++) {
+                    float d = M[3 * m] * lin[0][p] + M[3 * m + 1] * lin[1][p] + M[3 * m + 2] * lin[2][p];
+                    d = d > 0.0f ? d : 0.0f;
+                    base[m][p] = pq_encode(d < 1.0f ? d : 1.0f);
+                }
+                if (eq->gamma) {
+                    apply_gamma(B, eq, base[m], out[m], pq[m]);
+                } else {
+                    apply_gain(B, eq, base[m], out[m], pq[m]);
+                }
+                for (int p = 0; p < B; p++) absolute[m][p] = pq_decode(pq[m][p]);
+            }
+            float *pq_row = pq_out + 3 * (y * width + x0);
+            float *abs_row = abs_out + 3 * (y * width + x0);
+            for (int p = 0; p < in_block; p++) {
+                for (int m = 0; m < 3; m++) {
+                    pq_row[3 * p + m] = pq[m][p];
+                    abs_row[3 * p + m] = absolute[m][p];
+                }
+            }
+        }
+    }
+}
+
+MULTIVERSION
+static void decode_rows_dispatch(int W, const Network *net, const DecodeEquations *eq, const uint8_t *code,
+                                 int64_t width, int64_t y0, int64_t y1, float *pq_out, float *abs_out) {
+    switch (W) {
+    case 8: decode_rows_impl(8, net, eq, code, width, y0, y1, pq_out, abs_out); break;
+    case 16: decode_rows_impl(16, net, eq, code, width, y0, y1, pq_out, abs_out); break;
+    case 32: decode_rows_impl(32, net, eq, code, width, y0, y1, pq_out, abs_out); break;
+    case 64: decode_rows_impl(64, net, eq, code, width, y0, y1, pq_out, abs_out); break;
+    default: decode_rows_impl(128, net, eq, code, width, y0, y1, pq_out, abs_out); break;
+    }
+}
+
+/* ---------------------------------------------------------------- Python bindings */
+
+#define MAX_BUFFERS 24
+
+typedef struct {
+    Py_buffer views[MAX_BUFFERS];
+    int count;
+} Buffers;
+
+static void release_all(Buffers *b) {
+    for (int i = 0; i < b->count; i++) PyBuffer_Release(&b->views[i]);
+    b->count = 0;
+}
+
+/* Take a C-contiguous buffer of exactly ``items`` elements of ``itemsize`` bytes. */
+static void *take(Buffers *b, PyObject *obj, Py_ssize_t items, Py_ssize_t itemsize, int writable, const char *name) {
+    Py_buffer *view = &b->views[b->count];
+    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return NULL;
+    b->count++;
+    if (view->len != items * itemsize) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd bytes (%zd items of %zd), got %zd", name,
+                     items * itemsize, items, itemsize, view->len);
+        return NULL;
+    }
+    return view->buf;
+}
+
+static int check_width(int W) {
+    if (W == 8 || W == 16 || W == 32 || W == 64 || W == 128) return 0;
+    PyErr_Format(PyExc_ValueError, "hidden width %d is not 8, 16, 32, 64 or 128", W);
+    return -1;
+}
+
+static PyObject *fit_chunk(PyObject *self, PyObject *args) {
+    PyObject *objects[18];
+    Py_ssize_t height, width;
+    int W, relu;
+    float scale;
+    if (!PyArg_ParseTuple(args, "nnipfOOOOOOOOOOOOOOOOOO", &height, &width, &W, &relu, &scale, &objects[0],
+                          &objects[1], &objects[2], &objects[3], &objects[4], &objects[5], &objects[6], &objects[7],
+                          &objects[8], &objects[9], &objects[10], &objects[11], &objects[12], &objects[13],
+                          &objects[14], &objects[15], &objects[16], &objects[17]))
+        return NULL;
+    if (check_width(W) < 0) return NULL;
+    if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "image size %zd x %zd", width, height);
+    const Py_ssize_t pixels = height * width;
+    Buffers b = {.count = 0};
+    Network net = {.relu = relu};
+    Gradients grad;
+    Py_buffer *index_view;
+    const int64_t *index;
+    const uint8_t *code;
+    const float *target;
+    double loss = 0.0;
+    if (PyObject_GetBuffer(objects[0], &b.views[0], PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    b.count = 1;
+    index_view = &b.views[0];
+    if (index_view->len % 8 != 0) {
+        PyErr_SetString(PyExc_ValueError, "index: not a whole number of int64 values");
+        goto fail;
+    }
+    index = index_view->buf;
+    if (!(code = take(&b, objects[1], 3 * pixels, 1, 0, "code"))) goto fail;
+    if (!(target = take(&b, objects[2], 3 * pixels, 4, 0, "target"))) goto fail;
+    if (!(net.colour = take(&b, objects[3], 3 * LEVELS * W, 4, 0, "colour"))) goto fail;
+    if (!(net.row = take(&b, objects[4], height * W, 4, 0, "row"))) goto fail;
+    if (!(net.col = take(&b, objects[5], width * W, 4, 0, "col"))) goto fail;
+    if (!(net.W2 = take(&b, objects[6], W * W, 4, 0, "W2"))) goto fail;
+    if (!(net.W2T = take(&b, objects[7], W * W, 4, 0, "W2T"))) goto fail;
+    if (!(net.b2 = take(&b, objects[8], W, 4, 0, "b2"))) goto fail;
+    if (!(net.W3T = take(&b, objects[9], 3 * W, 4, 0, "W3T"))) goto fail;
+    if (!(net.b3 = take(&b, objects[10], 3, 4, 0, "b3"))) goto fail;
+    if (!(grad.colour = take(&b, objects[11], 3 * LEVELS * W, 4, 1, "grad colour"))) goto fail;
+    if (!(grad.row = take(&b, objects[12], height * W, 4, 1, "grad row"))) goto fail;
+    if (!(grad.col = take(&b, objects[13], width * W, 4, 1, "grad col"))) goto fail;
+    if (!(grad.W2 = take(&b, objects[14], W * W, 4, 1, "grad W2"))) goto fail;
+    if (!(grad.b2 = take(&b, objects[15], W, 4, 1, "grad b2"))) goto fail;
+    if (!(grad.W3T = take(&b, objects[16], 3 * W, 4, 1, "grad W3T"))) goto fail;
+    if (!(grad.b3 = take(&b, objects[17], 3, 4, 1, "grad b3"))) goto fail;
+    Py_BEGIN_ALLOW_THREADS
+    loss = fit_chunk_dispatch(W, &net, &grad, index, index_view->len / 8, code, target, pixels, width, scale);
+    Py_END_ALLOW_THREADS
+    if (loss < 0.0) {
+        PyErr_SetString(PyExc_ValueError, "index: a pixel index is outside the image");
+        goto fail;
+    }
+    release_all(&b);
+    return PyFloat_FromDouble(loss);
+fail:
+    release_all(&b);
+    return NULL;
+}
+
+static PyObject *decode_rows(PyObject *self, PyObject *args) {
+    PyObject *objects[12];
+    Py_ssize_t height, width, y0, y1;
+    int W, relu, gamma;
+    float scale, offset, weight, epsilon;
+    if (!PyArg_ParseTuple(args, "nnnnippffffOOOOOOOOOOOO", &height, &width, &y0, &y1, &W, &relu, &gamma, &scale,
+                          &offset, &weight, &epsilon, &objects[0], &objects[1], &objects[2], &objects[3],
+                          &objects[4], &objects[5], &objects[6], &objects[7], &objects[8], &objects[9],
+                          &objects[10], &objects[11]))
+        return NULL;
+    if (check_width(W) < 0) return NULL;
+    if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "image size %zd x %zd", width, height);
+    if (y0 < 0 || y1 > height || y0 > y1) return PyErr_Format(PyExc_ValueError, "rows %zd..%zd of %zd", y0, y1, height);
+    const Py_ssize_t pixels = height * width;
+    Buffers b = {.count = 0};
+    Network net = {.relu = relu};
+    DecodeEquations eq = {.scale = scale, .offset = offset, .weight = weight, .epsilon = epsilon, .gamma = gamma};
+    const uint8_t *code;
+    float *pq_out, *abs_out;
+    if (!(code = take(&b, objects[0], 3 * pixels, 1, 0, "code"))) goto fail;
+    if (!(net.colour = take(&b, objects[1], 3 * LEVELS * W, 4, 0, "colour"))) goto fail;
+    if (!(net.row = take(&b, objects[2], height * W, 4, 0, "row"))) goto fail;
+    if (!(net.col = take(&b, objects[3], width * W, 4, 0, "col"))) goto fail;
+    if (!(net.W2 = take(&b, objects[4], W * W, 4, 0, "W2"))) goto fail;
+    if (!(net.b2 = take(&b, objects[5], W, 4, 0, "b2"))) goto fail;
+    if (!(net.W3T = take(&b, objects[6], 3 * W, 4, 0, "W3T"))) goto fail;
+    if (!(net.b3 = take(&b, objects[7], 3, 4, 0, "b3"))) goto fail;
+    if (!(eq.lut = take(&b, objects[8], LEVELS, 4, 0, "lut"))) goto fail;
+    if (!(eq.matrix = take(&b, objects[9], 9, 4, 0, "matrix"))) goto fail;
+    if (!(pq_out = take(&b, objects[10], 3 * pixels, 4, 1, "pq"))) goto fail;
+    if (!(abs_out = take(&b, objects[11], 3 * pixels, 4, 1, "absolute"))) goto fail;
+    Py_BEGIN_ALLOW_THREADS
+    decode_rows_dispatch(W, &net, &eq, code, width, y0, y1, pq_out, abs_out);
+    Py_END_ALLOW_THREADS
+    release_all(&b);
+    Py_RETURN_NONE;
+fail:
+    release_all(&b);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"fit_chunk", fit_chunk, METH_VARARGS,
+     "fit_chunk(height, width, hidden, relu, scale, index, code, target, colour, row, col, W2, W2T, b2, W3T, b3,\n"
+     "          g_colour, g_row, g_col, g_W2, g_b2, g_W3T, g_b3) -> sum of squared errors"},
+    {"decode_rows", decode_rows, METH_VARARGS,
+     "decode_rows(height, width, y0, y1, hidden, relu, gamma, scale, offset, weight, epsilon,\n"
+     "            code, colour, row, col, W2, b2, W3T, b3, lut, matrix, pq_out, abs_out) -> None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "Fused CPU kernels (see _kernels.c).", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

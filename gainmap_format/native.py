@@ -1,0 +1,221 @@
+"""The C kernels of ``_kernels.c``: fused fitting steps and fused decoding on the CPU.
+
+ONNX Runtime and torch evaluate the network one operator at a time over (N, W) tensors; the
+kernels keep each pixel's whole computation in registers and split the work over threads. They
+compute the same function as the canonical graph (spec §6.3) and the decode equations (spec §7)
+to float32 rounding; ``runtime.py`` falls back to ONNX Runtime and ``fitting.py`` to torch when
+the extension was not built (no C compiler at install time).
+
+Threads: one per CPU by default; set ``GAINMAP_THREADS`` to use fewer.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .network import LEVELS
+
+try:
+    from . import _kernels
+except ImportError:  # pragma: no cover - exercised only where the extension could not be built
+    _kernels = None
+
+#: Rows per decode task: small enough to balance threads, large enough to amortise the call.
+DECODE_ROWS_PER_TASK = 32
+
+
+def available() -> bool:
+    """Whether the C extension was built and imported."""
+    return _kernels is not None
+
+
+def thread_count() -> int:
+    """Threads the kernels use: ``GAINMAP_THREADS`` if set, else the CPUs this process may use."""
+    configured = os.environ.get("GAINMAP_THREADS")
+    if configured and configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+@lru_cache(maxsize=4)
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gainmap")
+
+
+def _f32(array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """A network with its first layer as lookup tables (see ``network.first_layer_tables``).
+
+    Attributes:
+        colour: float32 (3, 256, W).
+        row: float32 (H, W), with b1 added.
+        col: float32 (w, W).
+        W2: float32 (W, W).
+        b2: float32 (W,).
+        W3: float32 (W, 3).
+        b3: float32 (3,).
+        relu: True for ReLU, False for sine.
+    """
+
+    colour: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    W2: np.ndarray
+    b2: np.ndarray
+    W3: np.ndarray
+    b3: np.ndarray
+    relu: bool
+
+    @property
+    def width(self) -> int:
+        """Neurons per hidden layer."""
+        return int(self.b2.shape[0])
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """Gradients of the mean squared error with respect to :class:`Tables`' arrays, same shapes."""
+
+    colour: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    W2: np.ndarray
+    b2: np.ndarray
+    W3: np.ndarray
+    b3: np.ndarray
+
+
+def fit_gradients(
+    tables: Tables, index: np.ndarray, code: np.ndarray, target: np.ndarray, image_width: int
+) -> tuple[float, Gradients]:
+    """Loss and gradients of one training batch, the forward and backward pass fused.
+
+    The batch is split into one chunk per thread; each accumulates its own gradients, which are
+    summed at the end, so the result depends on the thread count only through float rounding.
+
+    Args:
+        tables: the network as lookup tables.
+        index: int64 (N,), the batch's pixels as flat indices row * image_width + column.
+        code: uint8 (H * image_width, 3), the base's code values.
+        target: float32 (H * image_width, 3), the normalised residual.
+        image_width: pixels per row.
+
+    Returns:
+        The batch's mean squared error over N × 3 values, and its gradients.
+
+    Raises:
+        ValueError: an index outside the image, or arrays of the wrong size.
+    """
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    height = code.shape[0] // image_width
+    width = tables.width
+    chunks = np.array_split(index, min(thread_count(), max(1, index.size // 4096)))
+    parts = [_zero_gradients(tables) for _ in chunks]
+    scale = 2.0 / (3.0 * index.size)
+    shared = (
+        _f32(tables.colour), _f32(tables.row), _f32(tables.col), _f32(tables.W2), _f32(tables.W2.T),
+        _f32(tables.b2), _f32(tables.W3.T), _f32(tables.b3),
+    )
+    code = np.ascontiguousarray(code, dtype=np.uint8)
+    target = _f32(target)
+
+    def run(chunk: np.ndarray, part: Gradients) -> float:
+        return _kernels.fit_chunk(
+            height, image_width, width, tables.relu, scale, chunk, code, target, *shared,
+            part.colour, part.row, part.col, part.W2, part.b2, part.W3, part.b3,
+        )
+
+    losses = list(_pool(thread_count()).map(run, chunks, parts))
+    total = _sum_gradients(parts)
+    return sum(losses) / (3.0 * index.size), total
+
+
+def _zero_gradients(tables: Tables) -> Gradients:
+    """Zeroed buffers; W3's gradient is kept transposed, (3, W), as the kernel accumulates it."""
+    return Gradients(
+        np.zeros_like(tables.colour, dtype=np.float32),
+        np.zeros_like(tables.row, dtype=np.float32),
+        np.zeros_like(tables.col, dtype=np.float32),
+        np.zeros_like(tables.W2, dtype=np.float32),
+        np.zeros_like(tables.b2, dtype=np.float32),
+        np.zeros((3, tables.width), dtype=np.float32),
+        np.zeros(3, dtype=np.float32),
+    )
+
+
+def _sum_gradients(parts: list[Gradients]) -> Gradients:
+    first, rest = parts[0], parts[1:]
+    for part in rest:
+        for name in Gradients.__dataclass_fields__:
+            getattr(first, name).__iadd__(getattr(part, name))
+    return Gradients(first.colour, first.row, first.col, first.W2, first.b2, first.W3.T.copy(), first.b3)
+
+
+@dataclass(frozen=True)
+class DecodeConstants:
+    """Spec §7's constants as the kernel takes them.
+
+    Attributes:
+        lut: float32 (256,), base code value to linear light / 10000 (spec §7.1).
+        matrix: float32 (3, 3), base primaries to BT.2020.
+        scale: the network output's affine map f = o · scale + offset (display weight folded
+            in for a gamma map).
+        offset: see ``scale``.
+        weight: the display weight, the exponent of a gain map's factor.
+        epsilon: the residual's offset e.
+        gamma: True for an exponential residual, False for a multiplicative one.
+    """
+
+    lut: np.ndarray
+    matrix: np.ndarray
+    scale: float
+    offset: float
+    weight: float
+    epsilon: float
+    gamma: bool
+
+
+def decode(tables: Tables, constants: DecodeConstants, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The HDR rendition of a base image, in bands of rows over the threads.
+
+    Args:
+        tables: the network as lookup tables for this image's size.
+        constants: the decode equations' constants.
+        code: uint8 (H, W, 3), the base image.
+
+    Returns:
+        float32 (H, W, 3) BT.2020 PQ code values in [0, 1], and float32 (H, W, 3) linear
+        BT.2020 in cd/m².
+    """
+    height, width, _ = code.shape
+    code = np.ascontiguousarray(code, dtype=np.uint8)
+    pq = np.empty((height, width, 3), dtype=np.float32)
+    absolute = np.empty((height, width, 3), dtype=np.float32)
+    arrays = (
+        code, _f32(tables.colour), _f32(tables.row), _f32(tables.col), _f32(tables.W2), _f32(tables.b2),
+        _f32(tables.W3.T), _f32(tables.b3), _f32(constants.lut), _f32(constants.matrix), pq, absolute,
+    )
+    if constants.lut.shape != (LEVELS,):
+        raise ValueError(f"lut has shape {constants.lut.shape}, not ({LEVELS},)")
+
+    def run(top: int) -> None:
+        bottom = min(top + DECODE_ROWS_PER_TASK, height)
+        _kernels.decode_rows(
+            height, width, top, bottom, tables.width, tables.relu, constants.gamma, constants.scale,
+            constants.offset, constants.weight, constants.epsilon, *arrays,
+        )
+
+    list(_pool(thread_count()).map(run, range(0, height, DECODE_ROWS_PER_TASK)))
+    return pq, absolute
