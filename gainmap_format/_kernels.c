@@ -12,10 +12,11 @@
  * over a pixel's neurons (libm's calls would not vectorise). Sines of arguments beyond
  * SIN_FAST_LIMIT, and NaNs, go to libm, so the result never depends on the fast path's range.
  *
- * Two entry points, both releasing the GIL so that Python threads can run chunks in parallel:
- *   fit_chunk   - forward and backward pass over a list of sampled pixels; accumulates the
- *                 gradients of the lookup tables and the later layers (training).
- *   decode_rows - the HDR rendition of a band of rows (decoding).
+ * Two entry points, each splitting its work over threads of its own (POSIX threads; one thread
+ * elsewhere) with the GIL released:
+ *   fit_batch - forward and backward pass over a batch of sampled pixels: the loss and the
+ *               gradients of the lookup tables and of the later layers (training).
+ *   decode    - the HDR rendition of a whole image (decoding).
  * Hot functions are compiled twice on x86-64 Linux with GCC (AVX2+FMA and baseline) and the
  * loader picks one at run time, so one build runs everywhere.
  */
@@ -23,7 +24,13 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#ifndef _WIN32
+#include <pthread.h>
+#define HAVE_THREADS 1
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -35,6 +42,9 @@
 #define LEVELS 256
 #define FIT_BLOCK 4
 #define DECODE_BLOCK 8
+/* Rows per unit of decoding work: small enough to balance threads, large enough to amortise. */
+#define DECODE_BAND_ROWS 16
+#define MAX_THREADS 64
 /* Beyond this the three-part reduction by pi/2 stops being exact in float32 (as in Cephes). */
 #define SIN_FAST_LIMIT 8192.0f
 
@@ -44,7 +54,6 @@
 #define PQ_C1 (3424.0f / 4096.0f)
 #define PQ_C2 (2413.0f / 4096.0f * 32.0f)
 #define PQ_C3 (2392.0f / 4096.0f * 32.0f)
-#define PQ_PEAK 10000.0f
 
 INLINE int32_t float_bits(float f) {
     int32_t i;
@@ -61,10 +70,13 @@ INLINE float bits_float(int32_t i) {
 /* Eight floats, loaded and stored unaligned: GCC's vector extension, AVX or two SSE registers. */
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
 INLINE v8 load8(const float *p) { return *(const v8u *)p; }
 INLINE void store8(float *p, v8 v) { *(v8u *)p = v; }
-INLINE v8 splat8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+/* A shuffle of lane 0 into every lane is one broadcast; an initialiser list of eight copies
+ * sometimes becomes eight inserts. */
+INLINE v8 splat8(float x) { return __builtin_shuffle((v8){x}, (v8i){0, 0, 0, 0, 0, 0, 0, 0}); }
 
 /*
  * out[p] = bias + in[p] M for ``count`` rows of W floats (M is (W, W), row-major; bias may be
@@ -84,9 +96,14 @@ INLINE void matmul_rows(const int W, const int count, const float *restrict in, 
             for (int a = 0; a < P * T; a++) acc[a] = bias ? load8(bias + 8 * (c0 + a % T)) : splat8(0.0f);
             for (int k = 0; k < W; k++) {
                 const float *restrict row = M + (size_t)k * W + 8 * c0;
+                v8 weights[8];
 #pragma GCC unroll 8
-                for (int a = 0; a < P * T; a++) {
-                    acc[a] += splat8(in[(p0 + a / T) * W + k]) * load8(row + 8 * (a % T));
+                for (int t = 0; t < T; t++) weights[t] = load8(row + 8 * t);
+#pragma GCC unroll 8
+                for (int p = 0; p < P; p++) {
+                    const v8 x = splat8(in[(p0 + p) * W + k]);
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; t++) acc[p * T + t] += x * weights[t];
                 }
             }
 #pragma GCC unroll 8
@@ -101,22 +118,48 @@ INLINE float round_nearest(float v) {
     return (v + magic) - magic;
 }
 
-/* sin and cos of x for |x| <= SIN_FAST_LIMIT: reduce by k pi/2, then Cephes' minimax polynomials. */
-INLINE void sincos_fast(float x, float *sin_out, float *cos_out) {
-    const float limit = 4194304.0f;
-    float k = round_nearest(x * 0.63661977236758134f);
-    float r = ((x - k * 1.5703125f) - k * 4.837512969970703125e-4f) - k * 7.54978995489188216e-8f;
-    float z = r * r;
-    float s = r + r * z * (-1.6666654611e-1f + z * (8.3321608736e-3f + z * -1.9515295891e-4f));
-    float c = 1.0f - 0.5f * z + z * z * (4.166664568298827e-2f + z * (-1.388731625493765e-3f + z * 2.443315711809948e-5f));
-    /* Clamped so that the integer conversion is defined even for the lanes the slow path redoes. */
-    float kc = k < limit ? k : limit;
-    kc = kc > -limit ? kc : -limit;
-    int32_t quadrant = (int32_t)kc & 3;
-    float sin_value = (quadrant & 1) ? c : s;
-    float cos_value = (quadrant & 1) ? s : c;
-    *sin_out = (quadrant & 2) ? -sin_value : sin_value;
-    *cos_out = ((quadrant + 1) & 2) ? -cos_value : cos_value;
+/*
+ * sin and cos of eight values with |x| <= SIN_FAST_LIMIT: reduce by k pi/2 in three parts, then
+ * Cephes' minimax polynomials on [-pi/4, pi/4]. Adding 1.5 * 2^23 rounds x 2/pi to the integer
+ * k and leaves k's low bits, the quadrant, in the sum's mantissa: they swap sine and cosine and
+ * set the signs without a conversion to integers.
+ */
+INLINE void sincos8(v8 x, v8 *sin_out, v8 *cos_out) {
+    const v8 magic = splat8(12582912.0f);
+    const v8i sign = (v8i){0} + (int32_t)0x80000000;
+    v8 shifted = x * splat8(0.63661977236758134f) + magic;
+    v8 k = shifted - magic;
+    v8 r = ((x - k * splat8(1.5703125f)) - k * splat8(4.837512969970703125e-4f)) - k * splat8(7.54978995489188216e-8f);
+    v8 z = r * r;
+    v8 s = r + r * z * (splat8(-1.6666654611e-1f) + z * (splat8(8.3321608736e-3f) + z * splat8(-1.9515295891e-4f)));
+    v8 c = splat8(1.0f) - splat8(0.5f) * z
+           + z * z * (splat8(4.166664568298827e-2f) + z * (splat8(-1.388731625493765e-3f) + z * splat8(2.443315711809948e-5f)));
+    v8i quadrant = (v8i)shifted;
+    v8i odd = (quadrant << 31) >> 31;
+    v8i sin_bits = ((v8i)s & ~odd) | ((v8i)c & odd);
+    v8i cos_bits = ((v8i)c & ~odd) | ((v8i)s & odd);
+    *sin_out = (v8)(sin_bits ^ ((quadrant << 30) & sign));
+    *cos_out = (v8)(cos_bits ^ (((quadrant + 1) << 30) & sign));
+}
+
+/*
+ * sin alone, for decoding, which needs no derivative: reduce by k pi (k = round(x / pi)), then
+ * sin x = (-1)^k sin r with |r| <= pi/2, one odd Taylor polynomial to r^13 (error below 1e-9).
+ */
+INLINE v8 sin8(v8 x) {
+    const v8 magic = splat8(12582912.0f);
+    v8 shifted = x * splat8(0.31830988618379067f) + magic;
+    v8 k = shifted - magic;
+    v8 r = ((x - k * splat8(3.140625f)) - k * splat8(9.67502593994140625e-4f)) - k * splat8(1.509957990978376432e-7f);
+    v8 z = r * r;
+    v8 p = splat8(1.6059043836821613e-10f);
+    p = p * z + splat8(-2.505210838544172e-08f);
+    p = p * z + splat8(2.7557319223985893e-06f);
+    p = p * z + splat8(-1.984126984126984e-04f);
+    p = p * z + splat8(8.333333333333333e-03f);
+    p = p * z + splat8(-1.6666666666666666e-01f);
+    v8 value = r + r * z * p;
+    return (v8)((v8i)value ^ ((v8i)shifted << 31));
 }
 
 /* 2^y for y in [-126, 127] (clamped): 2^round(y) from the exponent bits times a degree-7 Taylor polynomial. */
@@ -151,7 +194,7 @@ INLINE float pow_positive(float x, float p) {
     return x > 1e-37f ? value : 0.0f;
 }
 
-/* The hidden activation over n neurons: values and derivatives (derivative may be NULL). */
+/* The hidden activation over n neurons, n a multiple of 8: values and derivatives (d may be NULL). */
 INLINE void activate(const int n, int relu, const float *restrict z, float *restrict h, float *restrict d) {
     if (relu) {
         for (int j = 0; j < n; j++) {
@@ -160,18 +203,26 @@ INLINE void activate(const int n, int relu, const float *restrict z, float *rest
         }
         return;
     }
-    float cos_scratch[n];
-    float *c = d ? d : cos_scratch;
-    int slow = 0;
-    for (int j = 0; j < n; j++) {
-        sincos_fast(z[j], &h[j], &c[j]);
-        slow |= !(fabsf(z[j]) <= SIN_FAST_LIMIT);
+    v8i fast = (v8i){0} - 1;
+    for (int j = 0; j < n; j += 8) {
+        const v8 x = load8(z + j);
+        if (d) {
+            v8 sine, cosine;
+            sincos8(x, &sine, &cosine);
+            store8(h + j, sine);
+            store8(d + j, cosine);
+        } else {
+            store8(h + j, sin8(x));
+        }
+        fast &= (v8)((v8i)x & ((v8i){0} + 0x7fffffff)) <= splat8(SIN_FAST_LIMIT);
     }
+    int slow = 0;
+    for (int lane = 0; lane < 8; lane++) slow |= !fast[lane];
     if (slow) {
         for (int j = 0; j < n; j++) {
             if (!(fabsf(z[j]) <= SIN_FAST_LIMIT)) {
                 h[j] = sinf(z[j]);
-                c[j] = cosf(z[j]);
+                if (d) d[j] = cosf(z[j]);
             }
         }
     }
@@ -210,17 +261,26 @@ INLINE void hidden_layers(const int W, const int B, const Network *net, float *r
 }
 
 /*
- * Output m for one pixel. Eight interleaved partial sums, added in a fixed order, let the
- * compiler vectorise what would otherwise be one long chain of dependent additions.
+ * The output layer's weights as (W, 8) rows, W3 in the first three columns and zeros after, so
+ * that a pixel's three outputs are one eight-lane accumulation: no horizontal sums.
  */
-INLINE float output_unit(const int W, const Network *net, const float *restrict h2, int m) {
-    const float *restrict w3 = net->W3T + (size_t)m * W;
-    float partial[8] = {0.0f};
-    for (int k = 0; k < W; k += 8) {
-        for (int lane = 0; lane < 8; lane++) partial[lane] += h2[k + lane] * w3[k + lane];
+INLINE void pad_output_weights(const int W, const Network *net, float *restrict padded) {
+    for (int k = 0; k < W; k++) {
+        for (int lane = 0; lane < 8; lane++) padded[8 * k + lane] = lane < 3 ? net->W3T[lane * W + k] : 0.0f;
     }
-    float sum = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]));
-    return sum + net->b3[m];
+}
+
+/* out[p][0..2] = b3 + h2[p] W3 for B pixels (out is (B, 8); lanes 3-7 are zero). */
+INLINE void output_layer(const int W, const int B, const Network *net, const float *restrict padded,
+                         const float *restrict h2, float *restrict out) {
+    const v8 bias = (v8){net->b3[0], net->b3[1], net->b3[2], 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    v8 acc[B];
+    for (int p = 0; p < B; p++) acc[p] = bias;
+    for (int k = 0; k < W; k++) {
+        const v8 w = load8(padded + 8 * k);
+        for (int p = 0; p < B; p++) acc[p] += splat8(h2[p * W + k]) * w;
+    }
+    for (int p = 0; p < B; p++) store8(out + 8 * p, acc[p]);
 }
 
 /* Gradients of one chunk, accumulated into the caller's (zeroed) buffers. */
@@ -241,12 +301,13 @@ INLINE void scatter_first_layer(const int W, const Gradients *g, const uint8_t *
     float *restrict gb = g->colour + (size_t)(2 * LEVELS + rgb[2]) * W;
     float *restrict gy = g->row + (size_t)y * W;
     float *restrict gx = g->col + (size_t)x * W;
-    for (int j = 0; j < W; j++) {
-        gr[j] += g1[j];
-        gg[j] += g1[j];
-        gb[j] += g1[j];
-        gy[j] += g1[j];
-        gx[j] += g1[j];
+    for (int c = 0; c < W; c += 8) {
+        const v8 g = load8(g1 + c);
+        store8(gr + c, load8(gr + c) + g);
+        store8(gg + c, load8(gg + c) + g);
+        store8(gb + c, load8(gb + c) + g);
+        store8(gy + c, load8(gy + c) + g);
+        store8(gx + c, load8(gx + c) + g);
     }
 }
 
@@ -267,7 +328,9 @@ INLINE double fit_chunk_impl(const int W, const Network *net, const Gradients *g
     const float *restrict W3T = net->W3T;
     const uint32_t row_length = (uint32_t)width;
     double loss = 0.0;
-    float z[B * W], h1[B * W], d1[B * W], h2[B * W], d2[B * W], g2[B * W], g1[B * W];
+    float z[B * W], h1[B * W], d1[B * W], h2[B * W], d2[B * W], g2[B * W], g1[B * W], out[8 * B];
+    float W3_padded[8 * W];
+    pad_output_weights(W, net, W3_padded);
     const uint8_t *rgb[B];
     uint32_t ys[B], xs[B];
     for (int64_t start = 0; start < count; start += B) {
@@ -293,9 +356,10 @@ INLINE double fit_chunk_impl(const int W, const Network *net, const Gradients *g
             first_layer(W, net, rgb[p], ys[p], xs[p], z + p * W);
         }
         hidden_layers(W, B, net, z, h1, d1, h2, d2);
+        output_layer(W, B, net, W3_padded, h2, out);
         for (int p = 0; p < B; p++) {
             for (int m = 0; m < 3; m++) {
-                if (p < in_block) e[p][m] += output_unit(W, net, h2 + p * W, m);
+                if (p < in_block) e[p][m] += out[8 * p + m];
                 loss += (double)e[p][m] * e[p][m];
                 e[p][m] *= scale;
                 g_b3[m] += e[p][m];
@@ -347,6 +411,7 @@ typedef struct {
     float offset;
     float weight;        /* display weight w, for a gain map's f^w */
     float epsilon;
+    float linear_scale;  /* linear output per unit of PQ's Y (10000 cd/m² over the output's unit) */
     int gamma;           /* 1: exponential residual, 0: multiplicative */
 } DecodeEquations;
 
@@ -356,12 +421,12 @@ INLINE float pq_encode(float y) {
     return pow_positive((PQ_C1 + PQ_C2 * ym1) / (1.0f + PQ_C3 * ym1), PQ_M2);
 }
 
-/* PQ EOTF (spec §7.6): code value in [0, 1] to cd/m². */
-INLINE float pq_decode(float pq) {
+/* PQ EOTF (spec §7.6): code value in [0, 1] to linear light, in units of 10000 cd/m² / ``scale``. */
+INLINE float pq_decode(float pq, float scale) {
     float e = pow_positive(pq, 1.0f / PQ_M2);
     float numerator = e - PQ_C1;
     numerator = numerator > 0.0f ? numerator : 0.0f;
-    return pow_positive(numerator / (PQ_C2 - PQ_C3 * e), 1.0f / PQ_M1) * PQ_PEAK;
+    return pow_positive(numerator / (PQ_C2 - PQ_C3 * e), 1.0f / PQ_M1) * scale;
 }
 
 /* Spec §7.3: the rendition's PQ from h = (base + e) · f or (base + e)^f; NaN becomes 0, then clip. */
@@ -400,10 +465,12 @@ INLINE void apply_gain(const int B, const DecodeEquations *eq, const float *rest
 }
 
 INLINE void decode_rows_impl(const int W, const Network *net, const DecodeEquations *eq, const uint8_t *code,
-                             int64_t width, int64_t y0, int64_t y1, float *pq_out, float *abs_out) {
+                             int64_t width, int64_t y0, int64_t y1, float *pq_out, float *linear_out) {
     enum { B = DECODE_BLOCK };
-    float z[B * W], h1[B * W], h2[B * W];
+    float z[B * W], h1[B * W], h2[B * W], outputs[8 * B];
     float out[3][B], lin[3][B];
+    float W3_padded[8 * W];
+    pad_output_weights(W, net, W3_padded);
     const float *M = eq->matrix;
     for (int64_t y = y0; y < y1; y++) {
         for (int64_t x0 = 0; x0 < width; x0 += B) {
@@ -416,10 +483,11 @@ INLINE void decode_rows_impl(const int W, const Network *net, const DecodeEquati
                 for (int m = 0; m < 3; m++) lin[m][p] = eq->lut[rgb[m]];
             }
             hidden_layers(W, B, net, z, h1, NULL, h2, NULL);
+            output_layer(W, B, net, W3_padded, h2, outputs);
             for (int p = 0; p < B; p++) {
-                for (int m = 0; m < 3; m++) out[m][p] = output_unit(W, net, h2 + p * W, m);
+                for (int m = 0; m < 3; m++) out[m][p] = outputs[8 * p + m];
             }
-            float base[3][B], pq[3][B], absolute[3][B];
+            float base[3][B], pq[3][B], linear[3][B];
             for (int m = 0; m < 3; m++) {
                 for (int p = 0; p < B; p++) {
                     float d = M[3 * m] * lin[0][p] + M[3 * m + 1] * lin[1][p] + M[3 * m + 2] * lin[2][p];
@@ -431,14 +499,14 @@ INLINE void decode_rows_impl(const int W, const Network *net, const DecodeEquati
                 } else {
                     apply_gain(B, eq, base[m], out[m], pq[m]);
                 }
-                for (int p = 0; p < B; p++) absolute[m][p] = pq_decode(pq[m][p]);
+                for (int p = 0; p < B; p++) linear[m][p] = pq_decode(pq[m][p], eq->linear_scale);
             }
             float *pq_row = pq_out + 3 * (y * width + x0);
-            float *abs_row = abs_out + 3 * (y * width + x0);
+            float *linear_row = linear_out + 3 * (y * width + x0);
             for (int p = 0; p < in_block; p++) {
                 for (int m = 0; m < 3; m++) {
                     pq_row[3 * p + m] = pq[m][p];
-                    abs_row[3 * p + m] = absolute[m][p];
+                    linear_row[3 * p + m] = linear[m][p];
                 }
             }
         }
@@ -447,13 +515,137 @@ INLINE void decode_rows_impl(const int W, const Network *net, const DecodeEquati
 
 MULTIVERSION
 static void decode_rows_dispatch(int W, const Network *net, const DecodeEquations *eq, const uint8_t *code,
-                                 int64_t width, int64_t y0, int64_t y1, float *pq_out, float *abs_out) {
+                                 int64_t width, int64_t y0, int64_t y1, float *pq_out, float *linear_out) {
     switch (W) {
-    case 8: decode_rows_impl(8, net, eq, code, width, y0, y1, pq_out, abs_out); break;
-    case 16: decode_rows_impl(16, net, eq, code, width, y0, y1, pq_out, abs_out); break;
-    case 32: decode_rows_impl(32, net, eq, code, width, y0, y1, pq_out, abs_out); break;
-    case 64: decode_rows_impl(64, net, eq, code, width, y0, y1, pq_out, abs_out); break;
-    default: decode_rows_impl(128, net, eq, code, width, y0, y1, pq_out, abs_out); break;
+    case 8: decode_rows_impl(8, net, eq, code, width, y0, y1, pq_out, linear_out); break;
+    case 16: decode_rows_impl(16, net, eq, code, width, y0, y1, pq_out, linear_out); break;
+    case 32: decode_rows_impl(32, net, eq, code, width, y0, y1, pq_out, linear_out); break;
+    case 64: decode_rows_impl(64, net, eq, code, width, y0, y1, pq_out, linear_out); break;
+    default: decode_rows_impl(128, net, eq, code, width, y0, y1, pq_out, linear_out); break;
+    }
+}
+
+/* ---------------------------------------------------------------- threads */
+
+typedef struct {
+    void (*run)(void *context, int part);
+    void *context;
+    int part;
+} Job;
+
+#ifdef HAVE_THREADS
+static void *job_main(void *argument) {
+    Job *job = argument;
+    job->run(job->context, job->part);
+    return NULL;
+}
+#endif
+
+/*
+ * run(context, part) for every part in [0, parts), each on its own thread, the calling thread
+ * taking part 0. Threads are started per call: tens of microseconds, against milliseconds of
+ * work; where a thread cannot be started, its part runs on the calling thread.
+ */
+static void run_parallel(int parts, void (*run)(void *, int), void *context) {
+#ifdef HAVE_THREADS
+    pthread_t threads[MAX_THREADS];
+    Job jobs[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int part = 1; part < parts; part++) {
+        jobs[part] = (Job){run, context, part};
+        started[part] = pthread_create(&threads[part], NULL, job_main, &jobs[part]) == 0;
+        if (!started[part]) run(context, part);
+    }
+    run(context, 0);
+    for (int part = 1; part < parts; part++) {
+        if (started[part]) pthread_join(threads[part], NULL);
+    }
+#else
+    for (int part = 0; part < parts; part++) run(context, part);
+#endif
+}
+
+#define GRADIENT_ARRAYS 7
+
+/* Gradients' arrays in field order, and their sizes in floats. */
+static void gradient_arrays(const Gradients *g, int W, int64_t height, int64_t width, float *arrays[],
+                            int64_t sizes[]) {
+    float *const pointers[GRADIENT_ARRAYS] = {g->colour, g->row, g->col, g->W2, g->b2, g->W3T, g->b3};
+    const int64_t counts[GRADIENT_ARRAYS] = {3 * LEVELS * W, height * W, width * W, (int64_t)W * W, W, 3 * W, 3};
+    memcpy(arrays, pointers, sizeof pointers);
+    memcpy(sizes, counts, sizeof counts);
+}
+
+/* Point g's arrays into one zeroed block, which the caller frees; NULL when memory is short. */
+static float *allocate_gradients(Gradients *g, int W, int64_t height, int64_t width) {
+    float *unused[GRADIENT_ARRAYS];
+    int64_t sizes[GRADIENT_ARRAYS], total = 0;
+    gradient_arrays(g, W, height, width, unused, sizes);
+    for (int i = 0; i < GRADIENT_ARRAYS; i++) total += sizes[i];
+    float *block = calloc((size_t)total, sizeof(float));
+    if (!block) return NULL;
+    float **fields[GRADIENT_ARRAYS] = {&g->colour, &g->row, &g->col, &g->W2, &g->b2, &g->W3T, &g->b3};
+    float *at = block;
+    for (int i = 0; i < GRADIENT_ARRAYS; i++) {
+        *fields[i] = at;
+        at += sizes[i];
+    }
+    return block;
+}
+
+static void add_gradients(const Gradients *into, const Gradients *from, int W, int64_t height, int64_t width) {
+    float *to[GRADIENT_ARRAYS], *add[GRADIENT_ARRAYS];
+    int64_t sizes[GRADIENT_ARRAYS];
+    gradient_arrays(into, W, height, width, to, sizes);
+    gradient_arrays(from, W, height, width, add, sizes);
+    for (int i = 0; i < GRADIENT_ARRAYS; i++) {
+        for (int64_t j = 0; j < sizes[i]; j++) to[i][j] += add[i][j];
+    }
+}
+
+typedef struct {
+    int W, parts;
+    const Network *net;
+    Gradients grads[MAX_THREADS];
+    double losses[MAX_THREADS];
+    const int64_t *index;
+    int64_t count, pixels, width;
+    const uint8_t *code;
+    const float *target;
+    float scale;
+} FitBatch;
+
+static void fit_part(void *context, int part) {
+    FitBatch *batch = context;
+    const int64_t start = batch->count * part / batch->parts, end = batch->count * (part + 1) / batch->parts;
+    batch->losses[part] = fit_chunk_dispatch(batch->W, batch->net, &batch->grads[part], batch->index + start,
+                                             end - start, batch->code, batch->target, batch->pixels, batch->width,
+                                             batch->scale);
+}
+
+typedef struct {
+    int W;
+    const Network *net;
+    const DecodeEquations *eq;
+    const uint8_t *code;
+    int64_t width, height, next_band;
+    float *pq_out, *linear_out;
+} DecodeImage;
+
+static void decode_part(void *context, int part) {
+    DecodeImage *image = context;
+    (void)part;
+    for (;;) {
+#ifdef HAVE_THREADS
+        const int64_t band = __atomic_fetch_add(&image->next_band, 1, __ATOMIC_RELAXED);
+#else
+        const int64_t band = image->next_band++;
+#endif
+        const int64_t y0 = band * DECODE_BAND_ROWS;
+        if (y0 >= image->height) return;
+        const int64_t y1 = y0 + DECODE_BAND_ROWS < image->height ? y0 + DECODE_BAND_ROWS : image->height;
+        decode_rows_dispatch(image->W, image->net, image->eq, image->code, image->width, y0, y1, image->pq_out,
+                             image->linear_out);
     }
 }
 
@@ -491,86 +683,109 @@ static int check_width(int W) {
     return -1;
 }
 
-static PyObject *fit_chunk(PyObject *self, PyObject *args) {
+static int clamp_threads(int threads) { return threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads); }
+
+static PyObject *fit_batch(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *objects[18];
     Py_ssize_t height, width;
-    int W, relu;
+    int W, relu, threads;
     float scale;
-    if (!PyArg_ParseTuple(args, "nnipfOOOOOOOOOOOOOOOOOO", &height, &width, &W, &relu, &scale, &objects[0],
-                          &objects[1], &objects[2], &objects[3], &objects[4], &objects[5], &objects[6], &objects[7],
-                          &objects[8], &objects[9], &objects[10], &objects[11], &objects[12], &objects[13],
-                          &objects[14], &objects[15], &objects[16], &objects[17]))
+    if (!PyArg_ParseTuple(args, "nnipfiOOOOOOOOOOOOOOOOOO", &height, &width, &W, &relu, &scale, &threads,
+                          &objects[0], &objects[1], &objects[2], &objects[3], &objects[4], &objects[5], &objects[6],
+                          &objects[7], &objects[8], &objects[9], &objects[10], &objects[11], &objects[12],
+                          &objects[13], &objects[14], &objects[15], &objects[16], &objects[17]))
         return NULL;
     if (check_width(W) < 0) return NULL;
     if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "image size %zd x %zd", width, height);
     const Py_ssize_t pixels = height * width;
     Buffers b = {.count = 0};
     Network net = {.relu = relu};
-    Gradients grad;
-    Py_buffer *index_view;
-    const int64_t *index;
-    const uint8_t *code;
-    const float *target;
-    double loss = 0.0;
+    FitBatch batch = {.W = W, .net = &net, .pixels = pixels, .width = width, .scale = scale};
+    Gradients *out = &batch.grads[0];
+    float *blocks[MAX_THREADS] = {NULL};
+    PyObject *result = NULL;
     if (PyObject_GetBuffer(objects[0], &b.views[0], PyBUF_C_CONTIGUOUS) < 0) return NULL;
     b.count = 1;
-    index_view = &b.views[0];
-    if (index_view->len % 8 != 0) {
+    if (b.views[0].len % 8 != 0) {
         PyErr_SetString(PyExc_ValueError, "index: not a whole number of int64 values");
-        goto fail;
+        goto done;
     }
-    index = index_view->buf;
-    if (!(code = take(&b, objects[1], 3 * pixels, 1, 0, "code"))) goto fail;
-    if (!(target = take(&b, objects[2], 3 * pixels, 4, 0, "target"))) goto fail;
-    if (!(net.colour = take(&b, objects[3], 3 * LEVELS * W, 4, 0, "colour"))) goto fail;
-    if (!(net.row = take(&b, objects[4], height * W, 4, 0, "row"))) goto fail;
-    if (!(net.col = take(&b, objects[5], width * W, 4, 0, "col"))) goto fail;
-    if (!(net.W2 = take(&b, objects[6], W * W, 4, 0, "W2"))) goto fail;
-    if (!(net.W2T = take(&b, objects[7], W * W, 4, 0, "W2T"))) goto fail;
-    if (!(net.b2 = take(&b, objects[8], W, 4, 0, "b2"))) goto fail;
-    if (!(net.W3T = take(&b, objects[9], 3 * W, 4, 0, "W3T"))) goto fail;
-    if (!(net.b3 = take(&b, objects[10], 3, 4, 0, "b3"))) goto fail;
-    if (!(grad.colour = take(&b, objects[11], 3 * LEVELS * W, 4, 1, "grad colour"))) goto fail;
-    if (!(grad.row = take(&b, objects[12], height * W, 4, 1, "grad row"))) goto fail;
-    if (!(grad.col = take(&b, objects[13], width * W, 4, 1, "grad col"))) goto fail;
-    if (!(grad.W2 = take(&b, objects[14], W * W, 4, 1, "grad W2"))) goto fail;
-    if (!(grad.b2 = take(&b, objects[15], W, 4, 1, "grad b2"))) goto fail;
-    if (!(grad.W3T = take(&b, objects[16], 3 * W, 4, 1, "grad W3T"))) goto fail;
-    if (!(grad.b3 = take(&b, objects[17], 3, 4, 1, "grad b3"))) goto fail;
+    batch.index = b.views[0].buf;
+    batch.count = b.views[0].len / 8;
+    if (!(batch.code = take(&b, objects[1], 3 * pixels, 1, 0, "code"))) goto done;
+    if (!(batch.target = take(&b, objects[2], 3 * pixels, 4, 0, "target"))) goto done;
+    if (!(net.colour = take(&b, objects[3], 3 * LEVELS * W, 4, 0, "colour"))) goto done;
+    if (!(net.row = take(&b, objects[4], height * W, 4, 0, "row"))) goto done;
+    if (!(net.col = take(&b, objects[5], width * W, 4, 0, "col"))) goto done;
+    if (!(net.W2 = take(&b, objects[6], W * W, 4, 0, "W2"))) goto done;
+    if (!(net.W2T = take(&b, objects[7], W * W, 4, 0, "W2T"))) goto done;
+    if (!(net.b2 = take(&b, objects[8], W, 4, 0, "b2"))) goto done;
+    if (!(net.W3T = take(&b, objects[9], 3 * W, 4, 0, "W3T"))) goto done;
+    if (!(net.b3 = take(&b, objects[10], 3, 4, 0, "b3"))) goto done;
+    if (!(out->colour = take(&b, objects[11], 3 * LEVELS * W, 4, 1, "grad colour"))) goto done;
+    if (!(out->row = take(&b, objects[12], height * W, 4, 1, "grad row"))) goto done;
+    if (!(out->col = take(&b, objects[13], width * W, 4, 1, "grad col"))) goto done;
+    if (!(out->W2 = take(&b, objects[14], W * W, 4, 1, "grad W2"))) goto done;
+    if (!(out->b2 = take(&b, objects[15], W, 4, 1, "grad b2"))) goto done;
+    if (!(out->W3T = take(&b, objects[16], 3 * W, 4, 1, "grad W3T"))) goto done;
+    if (!(out->b3 = take(&b, objects[17], 3, 4, 1, "grad b3"))) goto done;
+    /* One part per thread, but not for a handful of pixels: each part costs a set of gradients. */
+    batch.parts = clamp_threads(threads);
+    if (batch.parts > batch.count / 1024) batch.parts = batch.count / 1024 > 1 ? (int)(batch.count / 1024) : 1;
+    for (int part = 1; part < batch.parts; part++) {
+        if (!(blocks[part] = allocate_gradients(&batch.grads[part], W, height, width))) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    double loss = 0.0;
+    int outside = 0;
     Py_BEGIN_ALLOW_THREADS
-    loss = fit_chunk_dispatch(W, &net, &grad, index, index_view->len / 8, code, target, pixels, width, scale);
-    Py_END_ALLOW_THREADS
-    if (loss < 0.0) {
-        PyErr_SetString(PyExc_ValueError, "index: a pixel index is outside the image");
-        goto fail;
+    {
+        float *arrays[GRADIENT_ARRAYS];
+        int64_t sizes[GRADIENT_ARRAYS];
+        gradient_arrays(out, W, height, width, arrays, sizes);
+        for (int i = 0; i < GRADIENT_ARRAYS; i++) memset(arrays[i], 0, (size_t)sizes[i] * sizeof(float));
+        run_parallel(batch.parts, fit_part, &batch);
+        for (int part = 0; part < batch.parts; part++) {
+            outside |= batch.losses[part] < 0.0;
+            loss += batch.losses[part];
+            if (part > 0) add_gradients(out, &batch.grads[part], W, height, width);
+        }
     }
+    Py_END_ALLOW_THREADS
+    if (outside) {
+        PyErr_SetString(PyExc_ValueError, "index: a pixel index is outside the image");
+        goto done;
+    }
+    result = PyFloat_FromDouble(loss);
+done:
+    for (int part = 1; part < MAX_THREADS; part++) free(blocks[part]);
     release_all(&b);
-    return PyFloat_FromDouble(loss);
-fail:
-    release_all(&b);
-    return NULL;
+    return result;
 }
 
-static PyObject *decode_rows(PyObject *self, PyObject *args) {
+static PyObject *decode(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *objects[12];
-    Py_ssize_t height, width, y0, y1;
-    int W, relu, gamma;
-    float scale, offset, weight, epsilon;
-    if (!PyArg_ParseTuple(args, "nnnnippffffOOOOOOOOOOOO", &height, &width, &y0, &y1, &W, &relu, &gamma, &scale,
-                          &offset, &weight, &epsilon, &objects[0], &objects[1], &objects[2], &objects[3],
-                          &objects[4], &objects[5], &objects[6], &objects[7], &objects[8], &objects[9],
+    Py_ssize_t height, width;
+    int W, relu, gamma, threads;
+    float scale, offset, weight, epsilon, linear_scale;
+    if (!PyArg_ParseTuple(args, "nnippfffffiOOOOOOOOOOOO", &height, &width, &W, &relu, &gamma, &scale, &offset,
+                          &weight, &epsilon, &linear_scale, &threads, &objects[0], &objects[1], &objects[2],
+                          &objects[3], &objects[4], &objects[5], &objects[6], &objects[7], &objects[8], &objects[9],
                           &objects[10], &objects[11]))
         return NULL;
     if (check_width(W) < 0) return NULL;
     if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "image size %zd x %zd", width, height);
-    if (y0 < 0 || y1 > height || y0 > y1) return PyErr_Format(PyExc_ValueError, "rows %zd..%zd of %zd", y0, y1, height);
     const Py_ssize_t pixels = height * width;
     Buffers b = {.count = 0};
     Network net = {.relu = relu};
-    DecodeEquations eq = {.scale = scale, .offset = offset, .weight = weight, .epsilon = epsilon, .gamma = gamma};
-    const uint8_t *code;
-    float *pq_out, *abs_out;
-    if (!(code = take(&b, objects[0], 3 * pixels, 1, 0, "code"))) goto fail;
+    DecodeEquations eq = {.scale = scale, .offset = offset, .weight = weight, .epsilon = epsilon,
+                          .linear_scale = linear_scale, .gamma = gamma};
+    DecodeImage image = {.W = W, .net = &net, .eq = &eq, .width = width, .height = height, .next_band = 0};
+    if (!(image.code = take(&b, objects[0], 3 * pixels, 1, 0, "code"))) goto fail;
     if (!(net.colour = take(&b, objects[1], 3 * LEVELS * W, 4, 0, "colour"))) goto fail;
     if (!(net.row = take(&b, objects[2], height * W, 4, 0, "row"))) goto fail;
     if (!(net.col = take(&b, objects[3], width * W, 4, 0, "col"))) goto fail;
@@ -580,10 +795,11 @@ static PyObject *decode_rows(PyObject *self, PyObject *args) {
     if (!(net.b3 = take(&b, objects[7], 3, 4, 0, "b3"))) goto fail;
     if (!(eq.lut = take(&b, objects[8], LEVELS, 4, 0, "lut"))) goto fail;
     if (!(eq.matrix = take(&b, objects[9], 9, 4, 0, "matrix"))) goto fail;
-    if (!(pq_out = take(&b, objects[10], 3 * pixels, 4, 1, "pq"))) goto fail;
-    if (!(abs_out = take(&b, objects[11], 3 * pixels, 4, 1, "absolute"))) goto fail;
+    if (!(image.pq_out = take(&b, objects[10], 3 * pixels, 4, 1, "pq"))) goto fail;
+    if (!(image.linear_out = take(&b, objects[11], 3 * pixels, 4, 1, "linear"))) goto fail;
+    threads = clamp_threads(threads);
     Py_BEGIN_ALLOW_THREADS
-    decode_rows_dispatch(W, &net, &eq, code, width, y0, y1, pq_out, abs_out);
+    run_parallel(threads, decode_part, &image);
     Py_END_ALLOW_THREADS
     release_all(&b);
     Py_RETURN_NONE;
@@ -593,16 +809,17 @@ fail:
 }
 
 static PyMethodDef methods[] = {
-    {"fit_chunk", fit_chunk, METH_VARARGS,
-     "fit_chunk(height, width, hidden, relu, scale, index, code, target, colour, row, col, W2, W2T, b2, W3T, b3,\n"
-     "          g_colour, g_row, g_col, g_W2, g_b2, g_W3T, g_b3) -> sum of squared errors"},
-    {"decode_rows", decode_rows, METH_VARARGS,
-     "decode_rows(height, width, y0, y1, hidden, relu, gamma, scale, offset, weight, epsilon,\n"
-     "            code, colour, row, col, W2, b2, W3T, b3, lut, matrix, pq_out, abs_out) -> None"},
+    {"fit_batch", fit_batch, METH_VARARGS,
+     "fit_batch(height, width, hidden, relu, scale, threads, index, code, target, colour, row, col, W2, W2T, b2,\n"
+     "          W3T, b3, g_colour, g_row, g_col, g_W2, g_b2, g_W3T, g_b3) -> sum of squared errors"},
+    {"decode", decode, METH_VARARGS,
+     "decode(height, width, hidden, relu, gamma, scale, offset, weight, epsilon, linear_scale, threads,\n"
+     "       code, colour, row, col, W2, b2, W3T, b3, lut, matrix, pq_out, linear_out) -> None"},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "Fused CPU kernels (see _kernels.c).", -1,
-                                    methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernels", "Fused CPU kernels (see _kernels.c).", -1, methods, NULL, NULL, NULL, NULL,
+};
 
 PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

@@ -1,4 +1,4 @@
-"""The ``gainmap`` command: encode, decode, info and demo, each a thin layer over the API.
+"""The ``gainmap`` command: encode, decode, info, demo, meta-init and bench, each a thin layer over the API.
 
 Exit status: 0 on success, 1 when the library rejects an input (the message says why and
 where), 2 for wrong command-line arguments.

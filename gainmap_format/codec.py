@@ -137,19 +137,26 @@ class DecodedImage:
         pq: float32 (H, W, 3), BT.2020 PQ code values in [0, 1].
         sdr: uint8 (H, W, 3), the base image as decoded.
         metadata: the container's metadata.
-        absolute: float32 (H, W, 3), linear BT.2020 in cd/m² (also via :meth:`linear`).
+        relative: float32 (H, W, 3), linear BT.2020 with 1.0 at SDR reference white (also via
+            :meth:`linear`); the decoder writes it directly, the other forms are derived.
     """
 
     pq: np.ndarray
     sdr: np.ndarray
     metadata: ctr.GainMapMetadata = field(repr=False)
-    absolute: np.ndarray = field(repr=False)
+    relative: np.ndarray = field(repr=False)
+
+    @property
+    def absolute(self) -> np.ndarray:
+        """float32 (H, W, 3), linear BT.2020 in cd/m² (a new array)."""
+        return self.relative * np.float32(self.metadata.sdr_white_luminance)
 
     def linear(self, reference: Literal["sdr-white", "absolute"] = "sdr-white") -> np.ndarray:
         """Linear BT.2020 light.
 
         Args:
-            reference: "sdr-white" for 1.0 = SDR reference white; "absolute" for cd/m².
+            reference: "sdr-white" for 1.0 = SDR reference white (the decoded array itself);
+                "absolute" for cd/m² (a new array).
 
         Returns:
             float32 (H, W, 3).
@@ -157,7 +164,7 @@ class DecodedImage:
         if reference == "absolute":
             return self.absolute
         if reference == "sdr-white":
-            return self.absolute / np.float32(self.metadata.sdr_white_luminance)
+            return self.relative
         raise InputError(f"reference {reference!r} is not 'sdr-white' or 'absolute'")
 
 
@@ -429,6 +436,9 @@ def encode_prepared(
 
     Raises:
         JpegError: the base JPEG is malformed. InputError: a damaged shipped initialisation file.
+
+    Warns:
+        MissingInitWarning: as for :func:`encode`.
     """
     from .fitting import FitOptions, fit
 
@@ -534,8 +544,8 @@ def decode(
     weight = 1.0
     if display_headroom is not None:
         weight = display_weight(display_headroom, metadata.base_headroom, metadata.alternate_headroom)
-    rendition = render(weights, metadata, code, weight, engine)
-    return DecodedImage(rendition.pq, code, metadata, rendition.absolute)
+    rendition = render(weights, metadata, code, weight, engine, linear_unit=metadata.sdr_white_luminance)
+    return DecodedImage(rendition.pq, code, metadata, rendition.linear)
 
 
 def encode_file(

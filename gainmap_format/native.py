@@ -1,7 +1,8 @@
 """The C kernels of ``_kernels.c``: fused fitting steps and fused decoding on the CPU.
 
 ONNX Runtime and torch evaluate the network one operator at a time over (N, W) tensors; the
-kernels keep each pixel's whole computation in registers and split the work over threads. They
+kernels keep each pixel's whole computation in registers and split the work over threads of
+their own (started in C, with the GIL released). They
 compute the same function as the canonical graph (spec §6.3) and the decode equations (spec §7)
 to float32 rounding; ``runtime.py`` falls back to ONNX Runtime and ``fitting.py`` to torch when
 the extension was not built (no C compiler at install time).
@@ -12,9 +13,7 @@ Threads: one per CPU by default; set ``GAINMAP_THREADS`` to use fewer.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -24,9 +23,6 @@ try:
     from . import _kernels
 except ImportError:  # pragma: no cover - exercised only where the extension could not be built
     _kernels = None
-
-#: Rows per decode task: small enough to balance threads, large enough to amortise the call.
-DECODE_ROWS_PER_TASK = 32
 
 
 def available() -> bool:
@@ -43,11 +39,6 @@ def thread_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
         return max(1, os.cpu_count() or 1)
-
-
-@lru_cache(maxsize=4)
-def _pool(threads: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gainmap")
 
 
 def _f32(array: np.ndarray) -> np.ndarray:
@@ -102,7 +93,7 @@ def fit_gradients(
 ) -> tuple[float, Gradients]:
     """Loss and gradients of one training batch, the forward and backward pass fused.
 
-    The batch is split into one chunk per thread; each accumulates its own gradients, which are
+    The batch is split into one part per thread; each accumulates its own gradients, which are
     summed at the end, so the result depends on the thread count only through float rounding.
 
     Args:
@@ -120,47 +111,25 @@ def fit_gradients(
     """
     index = np.ascontiguousarray(index, dtype=np.int64)
     height = code.shape[0] // image_width
-    width = tables.width
-    chunks = np.array_split(index, min(thread_count(), max(1, index.size // 4096)))
-    parts = [_zero_gradients(tables) for _ in chunks]
-    scale = 2.0 / (3.0 * index.size)
-    shared = (
-        _f32(tables.colour), _f32(tables.row), _f32(tables.col), _f32(tables.W2), _f32(tables.W2.T),
-        _f32(tables.b2), _f32(tables.W3.T), _f32(tables.b3),
+    gradients = Gradients(
+        np.empty_like(tables.colour, dtype=np.float32),
+        np.empty_like(tables.row, dtype=np.float32),
+        np.empty_like(tables.col, dtype=np.float32),
+        np.empty_like(tables.W2, dtype=np.float32),
+        np.empty_like(tables.b2, dtype=np.float32),
+        np.empty((3, tables.width), dtype=np.float32),  # transposed, as the kernel accumulates it
+        np.empty(3, dtype=np.float32),
     )
-    code = np.ascontiguousarray(code, dtype=np.uint8)
-    target = _f32(target)
-
-    def run(chunk: np.ndarray, part: Gradients) -> float:
-        return _kernels.fit_chunk(
-            height, image_width, width, tables.relu, scale, chunk, code, target, *shared,
-            part.colour, part.row, part.col, part.W2, part.b2, part.W3, part.b3,
-        )
-
-    losses = list(_pool(thread_count()).map(run, chunks, parts))
-    total = _sum_gradients(parts)
-    return sum(losses) / (3.0 * index.size), total
-
-
-def _zero_gradients(tables: Tables) -> Gradients:
-    """Zeroed buffers; W3's gradient is kept transposed, (3, W), as the kernel accumulates it."""
-    return Gradients(
-        np.zeros_like(tables.colour, dtype=np.float32),
-        np.zeros_like(tables.row, dtype=np.float32),
-        np.zeros_like(tables.col, dtype=np.float32),
-        np.zeros_like(tables.W2, dtype=np.float32),
-        np.zeros_like(tables.b2, dtype=np.float32),
-        np.zeros((3, tables.width), dtype=np.float32),
-        np.zeros(3, dtype=np.float32),
+    squared = _kernels.fit_batch(
+        height, image_width, tables.width, tables.relu, 2.0 / (3.0 * index.size), thread_count(), index,
+        np.ascontiguousarray(code, dtype=np.uint8), _f32(target), _f32(tables.colour), _f32(tables.row),
+        _f32(tables.col), _f32(tables.W2), _f32(tables.W2.T), _f32(tables.b2), _f32(tables.W3.T), _f32(tables.b3),
+        gradients.colour, gradients.row, gradients.col, gradients.W2, gradients.b2, gradients.W3, gradients.b3,
     )
-
-
-def _sum_gradients(parts: list[Gradients]) -> Gradients:
-    first, rest = parts[0], parts[1:]
-    for part in rest:
-        for name in Gradients.__dataclass_fields__:
-            getattr(first, name).__iadd__(getattr(part, name))
-    return Gradients(first.colour, first.row, first.col, first.W2, first.b2, first.W3.T.copy(), first.b3)
+    transposed_w3 = gradients.W3.T.copy()
+    return squared / (3.0 * index.size), Gradients(
+        gradients.colour, gradients.row, gradients.col, gradients.W2, gradients.b2, transposed_w3, gradients.b3
+    )
 
 
 @dataclass(frozen=True)
@@ -176,6 +145,7 @@ class DecodeConstants:
         weight: the display weight, the exponent of a gain map's factor.
         epsilon: the residual's offset e.
         gamma: True for an exponential residual, False for a multiplicative one.
+        linear_scale: the linear output for PQ's peak: 10000 cd/m² over the output's unit.
     """
 
     lut: np.ndarray
@@ -185,6 +155,7 @@ class DecodeConstants:
     weight: float
     epsilon: float
     gamma: bool
+    linear_scale: float
 
 
 def decode(tables: Tables, constants: DecodeConstants, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,25 +168,18 @@ def decode(tables: Tables, constants: DecodeConstants, code: np.ndarray) -> tupl
 
     Returns:
         float32 (H, W, 3) BT.2020 PQ code values in [0, 1], and float32 (H, W, 3) linear
-        BT.2020 in cd/m².
+        BT.2020 in units of 10000 cd/m² / ``constants.linear_scale``.
     """
+    if constants.lut.shape != (LEVELS,):
+        raise ValueError(f"lut has shape {constants.lut.shape}, not ({LEVELS},)")
     height, width, _ = code.shape
     code = np.ascontiguousarray(code, dtype=np.uint8)
     pq = np.empty((height, width, 3), dtype=np.float32)
-    absolute = np.empty((height, width, 3), dtype=np.float32)
-    arrays = (
-        code, _f32(tables.colour), _f32(tables.row), _f32(tables.col), _f32(tables.W2), _f32(tables.b2),
-        _f32(tables.W3.T), _f32(tables.b3), _f32(constants.lut), _f32(constants.matrix), pq, absolute,
+    linear = np.empty((height, width, 3), dtype=np.float32)
+    _kernels.decode(
+        height, width, tables.width, tables.relu, constants.gamma, constants.scale, constants.offset,
+        constants.weight, constants.epsilon, constants.linear_scale, thread_count(), code, _f32(tables.colour),
+        _f32(tables.row), _f32(tables.col), _f32(tables.W2), _f32(tables.b2), _f32(tables.W3.T), _f32(tables.b3),
+        _f32(constants.lut), _f32(constants.matrix), pq, linear,
     )
-    if constants.lut.shape != (LEVELS,):
-        raise ValueError(f"lut has shape {constants.lut.shape}, not ({LEVELS},)")
-
-    def run(top: int) -> None:
-        bottom = min(top + DECODE_ROWS_PER_TASK, height)
-        _kernels.decode_rows(
-            height, width, top, bottom, tables.width, tables.relu, constants.gamma, constants.scale,
-            constants.offset, constants.weight, constants.epsilon, *arrays,
-        )
-
-    list(_pool(thread_count()).map(run, range(0, height, DECODE_ROWS_PER_TASK)))
-    return pq, absolute
+    return pq, linear

@@ -41,7 +41,7 @@ STRIP_PIXELS = 1 << 18
 _REFERENCE_WIDTH = 16
 
 _PQ = "pq"
-_ABSOLUTE = "cdm2"
+_LINEAR = "linear"
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,11 @@ class Rendition:
 
     Attributes:
         pq: float32 (H, W, 3), BT.2020 PQ code values in [0, 1].
-        absolute: float32 (H, W, 3), linear BT.2020 in cd/m².
+        linear: float32 (H, W, 3), linear BT.2020 in units of ``render``'s ``linear_unit`` cd/m².
     """
 
     pq: np.ndarray
-    absolute: np.ndarray
+    linear: np.ndarray
 
 
 def _constant(name: str, value, dtype=np.float32) -> TensorProto:
@@ -188,8 +188,8 @@ def _residual_nodes(metadata: GainMapMetadata, weight: float) -> tuple[list, lis
     return nodes, constants
 
 
-def _pq_decode_nodes() -> tuple[list, list]:
-    """Spec §7.6: PQ code values to cd/m² (ST 2084 EOTF)."""
+def _pq_decode_nodes(linear_unit: float) -> tuple[list, list]:
+    """Spec §7.6: PQ code values to linear light in units of ``linear_unit`` cd/m² (ST 2084 EOTF)."""
     make = helper.make_node
     nodes = [
         make("Pow", [_PQ, "k_inv_m2"], ["d_e"]),
@@ -199,35 +199,38 @@ def _pq_decode_nodes() -> tuple[list, list]:
         make("Sub", ["k_c2", "d_ec3"], ["d_ed"]),
         make("Div", ["d_enp", "d_ed"], ["d_q"]),
         make("Pow", ["d_q", "k_inv_m1"], ["d_l"]),
-        make("Mul", ["d_l", "k_peak"], [_ABSOLUTE]),
+        make("Mul", ["d_l", "k_peak"], [_LINEAR]),
     ]
     constants = [
         _constant("k_inv_m1", 1.0 / PQ_M1),
         _constant("k_inv_m2", 1.0 / PQ_M2),
-        _constant("k_peak", PQ_PEAK_LUMINANCE),
+        _constant("k_peak", PQ_PEAK_LUMINANCE / linear_unit),
     ]
     return nodes, constants
 
 
-def decode_model(weights: MlpWeights, metadata: GainMapMetadata, weight: float = 1.0) -> bytes:
+def decode_model(
+    weights: MlpWeights, metadata: GainMapMetadata, weight: float = 1.0, linear_unit: float = 1.0
+) -> bytes:
     """The graph this decoder runs: the canonical network, then the decode equations.
 
     Args:
         weights: checked parameters (from ``graph.check_graph``).
         metadata: the container's metadata.
         weight: the display weight w in [0, 1] (spec §7.5); 1 is the full rendition.
+        linear_unit: cd/m² of 1.0 in the linear output.
 
     Returns:
-        ONNX model bytes with inputs as in spec §6.4 table 5 and outputs "pq" and "cdm2".
+        ONNX model bytes with inputs as in spec §6.4 table 5 and outputs "pq" and "linear".
     """
     model = graph_contract.canonical_model(weights, metadata.activation)
     _per_channel_lookup(model)
-    parts = [_sdr_to_pq_nodes(metadata), _residual_nodes(metadata, weight), _pq_decode_nodes()]
+    parts = [_sdr_to_pq_nodes(metadata), _residual_nodes(metadata, weight), _pq_decode_nodes(linear_unit)]
     for nodes, constants in parts:
         model.graph.node.extend(nodes)
         model.graph.initializer.extend(constants)
     del model.graph.output[:]
-    for name in (_PQ, _ABSOLUTE):
+    for name in (_PQ, _LINEAR):
         model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["h", "w", 3]))
     return model.SerializeToString()
 
@@ -271,7 +274,12 @@ def resolve_engine(engine: Engine) -> Literal["native", "onnxruntime"]:
 
 
 def render(
-    weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float = 1.0, engine: Engine = "auto"
+    weights: MlpWeights,
+    metadata: GainMapMetadata,
+    code: np.ndarray,
+    weight: float = 1.0,
+    engine: Engine = "auto",
+    linear_unit: float = 1.0,
 ) -> Rendition:
     """Decode the HDR rendition of a base image (spec §8).
 
@@ -282,29 +290,33 @@ def render(
         weight: the display weight w in [0, 1]; 1 is the full rendition.
         engine: "native" (the fused C kernel), "onnxruntime" (the graph), or "auto" (native
             when the extension is built).
+        linear_unit: cd/m² of 1.0 in the linear output: 1 for cd/m², SDR white's luminance for
+            relative light (the scale is folded into the decode, not applied afterwards).
 
     Returns:
-        The rendition in BT.2020 PQ and in cd/m².
+        The rendition in BT.2020 PQ and in linear light.
     """
     if resolve_engine(engine) == "native":
-        return _render_native(weights, metadata, code, weight)
-    session = _session(decode_model(weights, metadata, weight))
+        return _render_native(weights, metadata, code, weight, linear_unit)
+    session = _session(decode_model(weights, metadata, weight, linear_unit))
     height, width, _ = code.shape
     levels, rows, cols = _encodings(metadata, height, width)
     pq = np.empty((height, width, 3), dtype=np.float32)
-    absolute = np.empty((height, width, 3), dtype=np.float32)
+    linear = np.empty((height, width, 3), dtype=np.float32)
     for top, bottom in _strips(height, width, metadata.hidden_width):
         binding = session.io_binding()
         for name, value in _feeds(levels, rows, cols, code, top, bottom).items():
             binding.bind_cpu_input(name, value)
         # Row strips of C-contiguous arrays are contiguous: the runtime writes straight into them.
-        for name, out in ((_PQ, pq[top:bottom]), (_ABSOLUTE, absolute[top:bottom])):
+        for name, out in ((_PQ, pq[top:bottom]), (_LINEAR, linear[top:bottom])):
             binding.bind_output(name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
         session.run_with_iobinding(binding)
-    return Rendition(pq, absolute)
+    return Rendition(pq, linear)
 
 
-def _render_native(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float) -> Rendition:
+def _render_native(
+    weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float, linear_unit: float
+) -> Rendition:
     height, width, _ = code.shape
     levels, rows, cols = _encodings(metadata, height, width)
     colour, row, col = first_layer_tables(weights, levels, rows, cols)
@@ -313,10 +325,11 @@ def _render_native(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndar
     table, matrix = sdr_constants(metadata)
     scale, offset = residual_affine(metadata, weight)
     constants = native.DecodeConstants(
-        table, matrix, scale, offset, weight, metadata.epsilon, gamma=metadata.residual == "gamma"
+        table, matrix, scale, offset, weight, metadata.epsilon, gamma=metadata.residual == "gamma",
+        linear_scale=PQ_PEAK_LUMINANCE / linear_unit,
     )
-    pq, absolute = native.decode(tables, constants, code)
-    return Rendition(pq, absolute)
+    pq, linear = native.decode(tables, constants, code)
+    return Rendition(pq, linear)
 
 
 def predict_residual(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray) -> np.ndarray:

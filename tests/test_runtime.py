@@ -64,7 +64,7 @@ def test_fused_decode_equals_the_numpy_equations(engine, kind, weight, transfer,
     sdr_pq = residual.sdr_to_pq(code, transfer, primaries)
     expected = residual.apply_residual(sdr_pq, f, kind)
     assert np.allclose(rendition.pq, expected, atol=3e-5)  # float32 rounding, about 90 dB
-    assert np.allclose(rendition.absolute, residual.pq_to_linear(rendition.pq, 1.0), rtol=1e-4, atol=1e-4)
+    assert np.allclose(rendition.linear, residual.pq_to_linear(rendition.pq, 1.0), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -75,7 +75,7 @@ def test_overflowing_weights_never_give_nan(engine, kind, activation):
     code = np.random.default_rng(3).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     metadata = _metadata(kind, activation, size=(8, 8), residual_mean=0.0, residual_range=2.0)
     rendition = runtime.render(weights, metadata, code, engine=engine)
-    assert np.all(np.isfinite(rendition.pq)) and np.all(np.isfinite(rendition.absolute))
+    assert np.all(np.isfinite(rendition.pq)) and np.all(np.isfinite(rendition.linear))
     assert rendition.pq.min() >= 0.0 and rendition.pq.max() <= 1.0
 
 
@@ -92,7 +92,7 @@ def test_native_kernel_equals_onnx_runtime(width, kind, activation):
         fast = runtime.render(weights, metadata, code, weight, "native")
         graph = runtime.render(weights, metadata, code, weight, "onnxruntime")
         assert np.allclose(fast.pq, graph.pq, atol=3e-5)
-        assert np.allclose(fast.absolute, graph.absolute, rtol=3e-4, atol=1e-3)
+        assert np.allclose(fast.linear, graph.linear, rtol=3e-4, atol=1e-3)
 
 
 @needs_native
@@ -126,7 +126,7 @@ def test_native_decode_does_not_depend_on_the_thread_count(monkeypatch):
     many = runtime.render(weights, metadata, code, engine="native")
     monkeypatch.setenv("GAINMAP_THREADS", "1")
     one = runtime.render(weights, metadata, code, engine="native")
-    assert np.array_equal(many.pq, one.pq) and np.array_equal(many.absolute, one.absolute)
+    assert np.array_equal(many.pq, one.pq) and np.array_equal(many.linear, one.linear)
 
 
 def test_engine_names_are_checked(monkeypatch):

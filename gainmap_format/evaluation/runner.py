@@ -81,7 +81,7 @@ def run_bench(
                 base = make_base(image, protocol, options.base_quality)
                 decoded: dict[str, np.ndarray] = {}
                 for method in (m for m in methods if protocol in m.protocols):
-                    bar.set_postfix_str(f"{item.name} {protocol} {method.label}", refresh=False)
+                    bar.set_postfix_str(f"{item.name} {protocol} {method.label}")
                     row, decoded[method.label] = _run_one(method, image, base, vdp_reason is None, options, out_dir)
                     rows.append(row)
                     bar.update()
@@ -151,25 +151,19 @@ def _protocol_notes(methods: Sequence[Method], options: BenchOptions) -> list[st
 
 
 def _crop(image: BenchImage, protocol: str, decoded: dict[str, np.ndarray], methods: Sequence[Method]) -> Crop | None:
-    """The crop of this image and protocol: traditional maps at the budget nearest 10 KB, and every MLP shown."""
-    run = [m for m in methods if m.label in decoded]
-    if not run:
+    """The crop of one image and protocol: one panel per curve, the point nearest 10 KB (or width 16)."""
+    nearest: dict[str, Method] = {}
+    for method in (m for m in methods if m.label in decoded):
+        if method.curve not in nearest or _distance(method) < _distance(nearest[method.curve]):
+            nearest[method.curve] = method
+    if not nearest:
         return None
-    shown: dict[str, str] = {}
-    for method in run:
-        if method.curve not in shown or _closer(method, shown[method.curve], run):
-            shown[method.curve] = method.label
-    artefacts = [label for label in shown.values() if any(isinstance(m, MapMethod) and m.label == label for m in run)]
-    return select_crop(image.name, protocol, image.hdr_pq, decoded, artefacts, list(shown.values()))
-
-
-def _closer(method: Method, current_label: str, run: Sequence[Method]) -> bool:
-    """Whether ``method`` is nearer the crop's 10 KB budget (or width 16) than the one already chosen."""
-    current = next(m for m in run if m.label == current_label)
-    return _distance(method) < _distance(current)
+    artefacts = [m.label for m in nearest.values() if isinstance(m, MapMethod)]
+    return select_crop(image.name, protocol, image.hdr_pq, decoded, artefacts, [m.label for m in nearest.values()])
 
 
 def _distance(method: Method) -> float:
+    """How far a method's point is from the one the crop figure shows for its curve."""
     if method.budget is not None:
         return abs(method.budget - CROP_BUDGET)
     return abs((method.width or 16) - 16)

@@ -1,0 +1,99 @@
+"""The C kernels' own contract: sizes checked, indices checked, threads configurable.
+
+What they compute is checked against torch (tests/test_fitting.py) and ONNX Runtime and the
+numpy equations (tests/test_runtime.py).
+"""
+
+import numpy as np
+import pytest
+
+from gainmap_format import native
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="the C extension was not built")
+
+
+def _tables(width=8, height=5, columns=7, seed=0, relu=False):
+    rng = np.random.default_rng(seed)
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(np.float32) * 0.3
+
+    return native.Tables(normal(3, 256, width), normal(height, width), normal(columns, width), normal(width, width),
+                         normal(width), normal(width, 3), normal(3), relu)
+
+
+def _image(height=5, columns=7, seed=1):
+    rng = np.random.default_rng(seed)
+    code = rng.integers(0, 256, (height * columns, 3), dtype=np.uint8)
+    return code, rng.standard_normal((height * columns, 3)).astype(np.float32)
+
+
+def _numpy_loss(tables, index, code, target, columns):
+    y, x = np.divmod(index, columns)
+    activation = (lambda v: np.maximum(v, 0.0)) if tables.relu else np.sin
+    pixel = code[index].astype(np.int64)
+    z = tables.colour[0][pixel[:, 0]] + tables.colour[1][pixel[:, 1]] + tables.colour[2][pixel[:, 2]]
+    z = z + tables.row[y] + tables.col[x]
+    hidden = activation(activation(z) @ tables.W2 + tables.b2)
+    return float(np.mean((hidden @ tables.W3 + tables.b3 - target[index]) ** 2))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_loss_matches_numpy_and_batches_of_any_length_work(relu):
+    tables = _tables(relu=relu)
+    code, target = _image()
+    for count in (1, 3, 4, 5, 9, 35):
+        index = np.random.default_rng(count).integers(0, 35, count)
+        loss, gradients = native.fit_gradients(tables, index, code, target, 7)
+        assert loss == pytest.approx(_numpy_loss(tables, index, code, target, 7), rel=1e-5)
+        assert gradients.W3.shape == (8, 3) and gradients.row.shape == (5, 8)
+
+
+def test_gradient_of_a_table_entry_is_a_finite_difference():
+    tables = _tables(seed=3)
+    code, target = _image(seed=4)
+    index = np.arange(35)
+    _, gradients = native.fit_gradients(tables, index, code, target, 7)
+    step = 1e-2
+    for name, position in (("col", (2, 5)), ("W2", (1, 4)), ("b3", (2,))):
+        values = {field: getattr(tables, field).astype(np.float64) for field in ("colour", "row", "col", "W2", "b2",
+                                                                                   "W3", "b3")}
+        losses = []
+        for sign in (1.0, -1.0):
+            changed = values[name].copy()
+            changed[position] += sign * step
+            shifted = native.Tables(**(values | {name: changed}), relu=False)
+            losses.append(_numpy_loss(shifted, index, code, target, 7))
+        assert getattr(gradients, name)[position] == pytest.approx((losses[0] - losses[1]) / (2 * step), rel=1e-3)
+
+
+def test_out_of_range_indices_and_wrong_sizes_raise_value_error():
+    tables = _tables()
+    code, target = _image()
+    for bad in ([35], [-1], [0, 1, 2, 3, 4, 5, 6, 7, 8, 99]):
+        with pytest.raises(ValueError, match="outside the image"):
+            native.fit_gradients(tables, np.array(bad), code, target, 7)
+    with pytest.raises(ValueError, match="target"):
+        native.fit_gradients(tables, np.array([0]), code, target[:-1], 7)
+    with pytest.raises(ValueError, match="col"):
+        native.fit_gradients(tables, np.array([0]), code[:30], target[:30], 6)
+
+
+def test_decode_checks_its_arrays():
+    tables = _tables()
+    code = np.zeros((5, 7, 3), dtype=np.uint8)
+    constants = native.DecodeConstants(np.zeros(256), np.eye(3), 1.0, 0.0, 1.0, 1 / 64, True, 1e4)
+    pq, absolute = native.decode(tables, constants, code)
+    assert pq.shape == absolute.shape == (5, 7, 3)
+    with pytest.raises(ValueError, match="row"):
+        native.decode(tables, constants, np.zeros((6, 7, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="lut"):
+        native.decode(tables, native.DecodeConstants(np.zeros(255), np.eye(3), 1.0, 0.0, 1.0, 1 / 64, True, 1e4), code)
+
+
+def test_thread_count_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("GAINMAP_THREADS", "3")
+    assert native.thread_count() == 3
+    for ignored in ("0", "-2", "many", ""):
+        monkeypatch.setenv("GAINMAP_THREADS", ignored)
+        assert native.thread_count() >= 1
