@@ -40,7 +40,7 @@
 #define INLINE static inline __attribute__((always_inline))
 
 #define LEVELS 256
-#define FIT_BLOCK 4
+#define FIT_BLOCK 8
 #define DECODE_BLOCK 8
 /* Rows per unit of decoding work: small enough to balance threads, large enough to amortise. */
 #define DECODE_BAND_ROWS 16
@@ -283,6 +283,38 @@ INLINE void output_layer(const int W, const int B, const Network *net, const flo
     for (int p = 0; p < B; p++) store8(out + 8 * p, acc[p]);
 }
 
+/*
+ * G += in^T g for B rows of W floats each: G[k][j] += sum over p of in[p][k] g[p][j]. Register
+ * tiles of KT rows of G by T eight-float columns (KT T = 8) are loaded once per block of pixels
+ * rather than once per pixel.
+ */
+INLINE void accumulate_outer(const int W, const int B, const float *restrict in, const float *restrict g,
+                             float *restrict G) {
+    const int C = W / 8;
+    const int T = C < 8 ? C : 8;
+    const int KT = 8 / T;
+    for (int k0 = 0; k0 < W; k0 += KT) {
+        for (int c0 = 0; c0 < C; c0 += T) {
+            v8 acc[8];
+#pragma GCC unroll 8
+            for (int a = 0; a < KT * T; a++) acc[a] = load8(G + (size_t)(k0 + a / T) * W + 8 * (c0 + a % T));
+            for (int p = 0; p < B; p++) {
+                v8 columns[8];
+#pragma GCC unroll 8
+                for (int t = 0; t < T; t++) columns[t] = load8(g + p * W + 8 * (c0 + t));
+#pragma GCC unroll 8
+                for (int kk = 0; kk < KT; kk++) {
+                    const v8 x = splat8(in[p * W + k0 + kk]);
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; t++) acc[kk * T + t] += x * columns[t];
+                }
+            }
+#pragma GCC unroll 8
+            for (int a = 0; a < KT * T; a++) store8(G + (size_t)(k0 + a / T) * W + 8 * (c0 + a % T), acc[a]);
+        }
+    }
+}
+
 /* Gradients of one chunk, accumulated into the caller's (zeroed) buffers. */
 typedef struct {
     float *colour; /* (3, 256, W) */
@@ -379,14 +411,7 @@ INLINE double fit_chunk_impl(const int W, const Network *net, const Gradients *g
         matmul_rows(W, B, g2, net->W2T, NULL, g1);
         for (int q = 0; q < B * W; q++) g1[q] *= d1[q];
         for (int p = 0; p < in_block; p++) scatter_first_layer(W, grad, rgb[p], ys[p], xs[p], g1 + p * W);
-        for (int k = 0; k < W; k++) {
-            float *restrict gw2 = g_W2 + (size_t)k * W;
-            for (int c = 0; c < W; c += 8) {
-                v8 acc = load8(gw2 + c);
-                for (int p = 0; p < B; p++) acc += splat8(h1[p * W + k]) * load8(g2 + p * W + c);
-                store8(gw2 + c, acc);
-            }
-        }
+        accumulate_outer(W, B, h1, g2, g_W2);
     }
     return loss;
 }
@@ -501,12 +526,14 @@ INLINE void decode_rows_impl(const int W, const Network *net, const DecodeEquati
                 }
                 for (int p = 0; p < B; p++) linear[m][p] = pq_decode(pq[m][p], eq->linear_scale);
             }
-            float *pq_row = pq_out + 3 * (y * width + x0);
+            float *pq_row = pq_out ? pq_out + 3 * (y * width + x0) : NULL;
             float *linear_row = linear_out + 3 * (y * width + x0);
             for (int p = 0; p < in_block; p++) {
-                for (int m = 0; m < 3; m++) {
-                    pq_row[3 * p + m] = pq[m][p];
-                    linear_row[3 * p + m] = linear[m][p];
+                for (int m = 0; m < 3; m++) linear_row[3 * p + m] = linear[m][p];
+            }
+            if (pq_out) {
+                for (int p = 0; p < in_block; p++) {
+                    for (int m = 0; m < 3; m++) pq_row[3 * p + m] = pq[m][p];
                 }
             }
         }
@@ -522,6 +549,31 @@ static void decode_rows_dispatch(int W, const Network *net, const DecodeEquation
     case 32: decode_rows_impl(32, net, eq, code, width, y0, y1, pq_out, linear_out); break;
     case 64: decode_rows_impl(64, net, eq, code, width, y0, y1, pq_out, linear_out); break;
     default: decode_rows_impl(128, net, eq, code, width, y0, y1, pq_out, linear_out); break;
+    }
+}
+
+/* ---------------------------------------------------------------- sampling */
+
+/* SplitMix64 (Steele, Lea and Flood 2014): a well-mixed 64-bit value for each 64-bit input. */
+static inline uint64_t splitmix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Where the draws of one step start: every (seed, step) gives its own stream. */
+static uint64_t sample_base(uint64_t seed, uint64_t step) { return splitmix64(splitmix64(seed) + step); }
+
+/*
+ * Draws first .. first + count - 1 of a step: uniform pixel indices in [0, pixels), with
+ * replacement, as the high half of a 64 x 64-bit product (bias below pixels / 2^64). Counter-based,
+ * so any part of a batch can be drawn on any thread and the batch is the same.
+ */
+static void sample_indices(uint64_t base, int64_t first, int64_t count, uint64_t pixels, int64_t *out) {
+    for (int64_t j = 0; j < count; j++) {
+        const unsigned __int128 product = (unsigned __int128)splitmix64(base + (uint64_t)(first + j)) * pixels;
+        out[j] = (int64_t)(product >> 64);
     }
 }
 
@@ -576,21 +628,26 @@ static void gradient_arrays(const Gradients *g, int W, int64_t height, int64_t w
     memcpy(sizes, counts, sizeof counts);
 }
 
-/* Point g's arrays into one zeroed block, which the caller frees; NULL when memory is short. */
-static float *allocate_gradients(Gradients *g, int W, int64_t height, int64_t width) {
-    float *unused[GRADIENT_ARRAYS];
+/* Floats in one set of gradients. */
+static int64_t gradient_floats(int W, int64_t height, int64_t width) {
+    Gradients unused = {0};
+    float *arrays[GRADIENT_ARRAYS];
     int64_t sizes[GRADIENT_ARRAYS], total = 0;
-    gradient_arrays(g, W, height, width, unused, sizes);
+    gradient_arrays(&unused, W, height, width, arrays, sizes);
     for (int i = 0; i < GRADIENT_ARRAYS; i++) total += sizes[i];
-    float *block = calloc((size_t)total, sizeof(float));
-    if (!block) return NULL;
+    return total;
+}
+
+/* Point g's arrays into ``block``, gradient_floats() floats long. */
+static void place_gradients(Gradients *g, int W, int64_t height, int64_t width, float *block) {
+    float *unused[GRADIENT_ARRAYS];
+    int64_t sizes[GRADIENT_ARRAYS];
+    gradient_arrays(g, W, height, width, unused, sizes);
     float **fields[GRADIENT_ARRAYS] = {&g->colour, &g->row, &g->col, &g->W2, &g->b2, &g->W3T, &g->b3};
-    float *at = block;
     for (int i = 0; i < GRADIENT_ARRAYS; i++) {
-        *fields[i] = at;
-        at += sizes[i];
+        *fields[i] = block;
+        block += sizes[i];
     }
-    return block;
 }
 
 static void add_gradients(const Gradients *into, const Gradients *from, int W, int64_t height, int64_t width) {
@@ -608,19 +665,39 @@ typedef struct {
     const Network *net;
     Gradients grads[MAX_THREADS];
     double losses[MAX_THREADS];
-    const int64_t *index;
+    uint64_t base;
     int64_t count, pixels, width;
     const uint8_t *code;
     const float *target;
     float scale;
 } FitBatch;
 
+/* Pixels drawn at a time: their indices stay on the stack (no allocation per step). */
+#define DRAW_CHUNK 1024
+
 static void fit_part(void *context, int part) {
     FitBatch *batch = context;
     const int64_t start = batch->count * part / batch->parts, end = batch->count * (part + 1) / batch->parts;
-    batch->losses[part] = fit_chunk_dispatch(batch->W, batch->net, &batch->grads[part], batch->index + start,
-                                             end - start, batch->code, batch->target, batch->pixels, batch->width,
-                                             batch->scale);
+    int64_t index[DRAW_CHUNK];
+    if (part > 0) {
+        float *arrays[GRADIENT_ARRAYS];
+        int64_t sizes[GRADIENT_ARRAYS];
+        gradient_arrays(&batch->grads[part], batch->W, batch->pixels / batch->width, batch->width, arrays, sizes);
+        for (int i = 0; i < GRADIENT_ARRAYS; i++) memset(arrays[i], 0, (size_t)sizes[i] * sizeof(float));
+    }
+    double loss = 0.0;
+    for (int64_t first = start; first < end; first += DRAW_CHUNK) {
+        const int64_t count = end - first < DRAW_CHUNK ? end - first : DRAW_CHUNK;
+        sample_indices(batch->base, first, count, (uint64_t)batch->pixels, index);
+        const double chunk = fit_chunk_dispatch(batch->W, batch->net, &batch->grads[part], index, count, batch->code,
+                                                batch->target, batch->pixels, batch->width, batch->scale);
+        if (chunk < 0.0) {
+            batch->losses[part] = chunk;
+            return;
+        }
+        loss += chunk;
+    }
+    batch->losses[part] = loss;
 }
 
 typedef struct {
@@ -687,32 +764,27 @@ static int clamp_threads(int threads) { return threads < 1 ? 1 : (threads > MAX_
 
 static PyObject *fit_batch(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *objects[18];
-    Py_ssize_t height, width;
+    PyObject *objects[19];
+    Py_ssize_t height, width, count;
+    unsigned long long seed, step;
     int W, relu, threads;
     float scale;
-    if (!PyArg_ParseTuple(args, "nnipfiOOOOOOOOOOOOOOOOOO", &height, &width, &W, &relu, &scale, &threads,
-                          &objects[0], &objects[1], &objects[2], &objects[3], &objects[4], &objects[5], &objects[6],
-                          &objects[7], &objects[8], &objects[9], &objects[10], &objects[11], &objects[12],
-                          &objects[13], &objects[14], &objects[15], &objects[16], &objects[17]))
+    if (!PyArg_ParseTuple(args, "nnipfiKKnOOOOOOOOOOOOOOOOOO", &height, &width, &W, &relu, &scale, &threads, &seed,
+                          &step, &count, &objects[1], &objects[2], &objects[3], &objects[4], &objects[5],
+                          &objects[6], &objects[7], &objects[8], &objects[9], &objects[10], &objects[11],
+                          &objects[12], &objects[13], &objects[14], &objects[15], &objects[16], &objects[17],
+                          &objects[18]))
         return NULL;
     if (check_width(W) < 0) return NULL;
     if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "image size %zd x %zd", width, height);
+    if (count < 1) return PyErr_Format(PyExc_ValueError, "batch of %zd pixels", count);
     const Py_ssize_t pixels = height * width;
     Buffers b = {.count = 0};
     Network net = {.relu = relu};
-    FitBatch batch = {.W = W, .net = &net, .pixels = pixels, .width = width, .scale = scale};
+    FitBatch batch = {.W = W, .net = &net, .pixels = pixels, .width = width, .scale = scale,
+                      .base = sample_base(seed, step), .count = count};
     Gradients *out = &batch.grads[0];
-    float *blocks[MAX_THREADS] = {NULL};
     PyObject *result = NULL;
-    if (PyObject_GetBuffer(objects[0], &b.views[0], PyBUF_C_CONTIGUOUS) < 0) return NULL;
-    b.count = 1;
-    if (b.views[0].len % 8 != 0) {
-        PyErr_SetString(PyExc_ValueError, "index: not a whole number of int64 values");
-        goto done;
-    }
-    batch.index = b.views[0].buf;
-    batch.count = b.views[0].len / 8;
     if (!(batch.code = take(&b, objects[1], 3 * pixels, 1, 0, "code"))) goto done;
     if (!(batch.target = take(&b, objects[2], 3 * pixels, 4, 0, "target"))) goto done;
     if (!(net.colour = take(&b, objects[3], 3 * LEVELS * W, 4, 0, "colour"))) goto done;
@@ -730,17 +802,22 @@ static PyObject *fit_batch(PyObject *self, PyObject *args) {
     if (!(out->b2 = take(&b, objects[15], W, 4, 1, "grad b2"))) goto done;
     if (!(out->W3T = take(&b, objects[16], 3 * W, 4, 1, "grad W3T"))) goto done;
     if (!(out->b3 = take(&b, objects[17], 3, 4, 1, "grad b3"))) goto done;
-    /* One part per thread, but not for a handful of pixels: each part costs a set of gradients. */
+    /* One part per thread, but not for a handful of pixels, and only as many parts after the first
+     * as the caller's scratch holds sets of gradients (kept across steps: no allocation per step). */
+    const int64_t floats = gradient_floats(W, height, width);
+    Py_buffer *scratch = &b.views[b.count];
+    if (PyObject_GetBuffer(objects[18], scratch, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto done;
+    b.count++;
     batch.parts = clamp_threads(threads);
     if (batch.parts > batch.count / 1024) batch.parts = batch.count / 1024 > 1 ? (int)(batch.count / 1024) : 1;
+    if (batch.parts - 1 > (int64_t)(scratch->len / sizeof(float)) / floats) {
+        batch.parts = 1 + (int)((int64_t)(scratch->len / sizeof(float)) / floats);
+    }
     for (int part = 1; part < batch.parts; part++) {
-        if (!(blocks[part] = allocate_gradients(&batch.grads[part], W, height, width))) {
-            PyErr_NoMemory();
-            goto done;
-        }
+        place_gradients(&batch.grads[part], W, height, width, (float *)scratch->buf + (part - 1) * floats);
     }
     double loss = 0.0;
-    int outside = 0;
+    int failed = 0;
     Py_BEGIN_ALLOW_THREADS
     {
         float *arrays[GRADIENT_ARRAYS];
@@ -749,21 +826,36 @@ static PyObject *fit_batch(PyObject *self, PyObject *args) {
         for (int i = 0; i < GRADIENT_ARRAYS; i++) memset(arrays[i], 0, (size_t)sizes[i] * sizeof(float));
         run_parallel(batch.parts, fit_part, &batch);
         for (int part = 0; part < batch.parts; part++) {
-            outside |= batch.losses[part] < 0.0;
+            failed |= batch.losses[part] < 0.0;
             loss += batch.losses[part];
             if (part > 0) add_gradients(out, &batch.grads[part], W, height, width);
         }
     }
     Py_END_ALLOW_THREADS
-    if (outside) {
-        PyErr_SetString(PyExc_ValueError, "index: a pixel index is outside the image");
+    if (failed) {
+        /* The sampler cannot draw an index outside the image, but the kernel checks each one. */
+        PyErr_SetString(PyExc_SystemError, "fit_batch: a drawn pixel index fell outside the image");
         goto done;
     }
     result = PyFloat_FromDouble(loss);
 done:
-    for (int part = 1; part < MAX_THREADS; part++) free(blocks[part]);
     release_all(&b);
     return result;
+}
+
+static PyObject *draw_indices(PyObject *self, PyObject *args) {
+    (void)self;
+    unsigned long long seed, step;
+    Py_ssize_t count, pixels;
+    PyObject *object;
+    if (!PyArg_ParseTuple(args, "KKnnO", &seed, &step, &count, &pixels, &object)) return NULL;
+    if (pixels < 1) return PyErr_Format(PyExc_ValueError, "an image of %zd pixels", pixels);
+    Buffers b = {.count = 0};
+    int64_t *out = take(&b, object, count, 8, 1, "out");
+    if (out) sample_indices(sample_base(seed, step), 0, count, (uint64_t)pixels, out);
+    release_all(&b);
+    if (!out) return NULL;
+    Py_RETURN_NONE;
 }
 
 static PyObject *decode(PyObject *self, PyObject *args) {
@@ -784,7 +876,8 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     Network net = {.relu = relu};
     DecodeEquations eq = {.scale = scale, .offset = offset, .weight = weight, .epsilon = epsilon,
                           .linear_scale = linear_scale, .gamma = gamma};
-    DecodeImage image = {.W = W, .net = &net, .eq = &eq, .width = width, .height = height, .next_band = 0};
+    DecodeImage image = {.W = W, .net = &net, .eq = &eq, .width = width, .height = height, .next_band = 0,
+                         .pq_out = NULL};
     if (!(image.code = take(&b, objects[0], 3 * pixels, 1, 0, "code"))) goto fail;
     if (!(net.colour = take(&b, objects[1], 3 * LEVELS * W, 4, 0, "colour"))) goto fail;
     if (!(net.row = take(&b, objects[2], height * W, 4, 0, "row"))) goto fail;
@@ -795,7 +888,8 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     if (!(net.b3 = take(&b, objects[7], 3, 4, 0, "b3"))) goto fail;
     if (!(eq.lut = take(&b, objects[8], LEVELS, 4, 0, "lut"))) goto fail;
     if (!(eq.matrix = take(&b, objects[9], 9, 4, 0, "matrix"))) goto fail;
-    if (!(image.pq_out = take(&b, objects[10], 3 * pixels, 4, 1, "pq"))) goto fail;
+    /* None: no PQ output (a caller that wants only linear light saves the memory). */
+    if (objects[10] != Py_None && !(image.pq_out = take(&b, objects[10], 3 * pixels, 4, 1, "pq"))) goto fail;
     if (!(image.linear_out = take(&b, objects[11], 3 * pixels, 4, 1, "linear"))) goto fail;
     threads = clamp_threads(threads);
     Py_BEGIN_ALLOW_THREADS
@@ -810,11 +904,14 @@ fail:
 
 static PyMethodDef methods[] = {
     {"fit_batch", fit_batch, METH_VARARGS,
-     "fit_batch(height, width, hidden, relu, scale, threads, index, code, target, colour, row, col, W2, W2T, b2,\n"
-     "          W3T, b3, g_colour, g_row, g_col, g_W2, g_b2, g_W3T, g_b3) -> sum of squared errors"},
+     "fit_batch(height, width, hidden, relu, scale, threads, seed, step, count, code, target, colour, row, col,\n"
+     "          W2, W2T, b2, W3T, b3, g_colour, g_row, g_col, g_W2, g_b2, g_W3T, g_b3, scratch)\n"
+     "-> sum of squared errors"},
+    {"draw_indices", draw_indices, METH_VARARGS,
+     "draw_indices(seed, step, count, pixels, out) -> None: the pixel indices fit_batch draws"},
     {"decode", decode, METH_VARARGS,
      "decode(height, width, hidden, relu, gamma, scale, offset, weight, epsilon, linear_scale, threads,\n"
-     "       code, colour, row, col, W2, b2, W3T, b3, lut, matrix, pq_out, linear_out) -> None"},
+     "       code, colour, row, col, W2, b2, W3T, b3, lut, matrix, pq_out or None, linear_out) -> None"},
     {NULL, NULL, 0, NULL},
 };
 

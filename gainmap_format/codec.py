@@ -134,14 +134,15 @@ class DecodedImage:
     """A decoded HDR rendition and what it came from.
 
     Attributes:
-        pq: float32 (H, W, 3), BT.2020 PQ code values in [0, 1].
+        pq: float32 (H, W, 3), BT.2020 PQ code values in [0, 1]; None when ``decode`` was told
+            ``with_pq=False``.
         sdr: uint8 (H, W, 3), the base image as decoded.
         metadata: the container's metadata.
         relative: float32 (H, W, 3), linear BT.2020 with 1.0 at SDR reference white (also via
             :meth:`linear`); the decoder writes it directly, the other forms are derived.
     """
 
-    pq: np.ndarray
+    pq: np.ndarray | None
     sdr: np.ndarray
     metadata: ctr.GainMapMetadata = field(repr=False)
     relative: np.ndarray = field(repr=False)
@@ -502,6 +503,7 @@ def decode(
     display_headroom: float | None = None,
     base_pixels: np.ndarray | None = None,
     engine: Engine = "auto",
+    with_pq: bool = True,
 ) -> DecodedImage:
     """Decode the HDR rendition of a gain-map JPEG.
 
@@ -515,6 +517,8 @@ def decode(
             protocol); None, the default, decodes the file's base.
         engine: "auto" (the fused C kernel when built), "native" or "onnxruntime" (the graph);
             they agree to float32 rounding.
+        with_pq: also keep the PQ code values; False (for a caller that wants linear light
+            only) saves an image-sized array.
 
     Returns:
         The HDR image in BT.2020 PQ with the base it came from.
@@ -544,7 +548,9 @@ def decode(
     weight = 1.0
     if display_headroom is not None:
         weight = display_weight(display_headroom, metadata.base_headroom, metadata.alternate_headroom)
-    rendition = render(weights, metadata, code, weight, engine, linear_unit=metadata.sdr_white_luminance)
+    rendition = render(
+        weights, metadata, code, weight, engine, linear_unit=metadata.sdr_white_luminance, with_pq=with_pq
+    )
     return DecodedImage(rendition.pq, code, metadata, rendition.linear)
 
 

@@ -200,8 +200,13 @@ class GainMlp(torch.nn.Module):
         )
         return self._tail(first)
 
-    def backward_native(self, index: torch.Tensor, sampler: _PixelSampler, encodings: Encodings) -> torch.Tensor:
-        """The batch's mean squared error from the C kernel, which also leaves the gradients in ``.grad``.
+    def backward_native(
+        self, step: int, size: int, sampler: _PixelSampler, encodings: Encodings, scratch: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """A step's mean squared error from the C kernel, which also leaves the gradients in ``.grad``.
+
+        The kernel draws the step's ``size`` pixels itself (the same as ``sampler.indices``);
+        ``scratch`` (``native.scratch_for``) is its working memory, kept across steps.
 
         The kernel returns the gradients of the lookup tables and of the later layers; the
         first layer's weight gradients follow by the chain rule through the tables' products
@@ -217,8 +222,8 @@ class GainMlp(torch.nn.Module):
             np.matmul(levels[None], weights["Wc"]), rows @ weights["Wy"] + weights["b1"], cols @ weights["Wx"],
             weights["W2"], weights["b2"], weights["W3"], weights["b3"], relu=self.activation == "relu",
         )
-        loss, tables_grad = native.fit_gradients(tables, index.numpy(), sampler.code_flat, sampler.target_flat,
-                                                 sampler.width)
+        loss, tables_grad = native.fit_gradients(tables, sampler.seed, step, size, sampler.code_flat,
+                                                 sampler.target_flat, sampler.width, scratch)
         gradients = {
             "Wc": np.matmul(levels.T[None], tables_grad.colour),
             "Wy": rows.T @ tables_grad.row,
@@ -279,21 +284,26 @@ class PixelBatch:
 class _PixelSampler:
     """Draws batches of random pixels from one image, uniformly with replacement.
 
-    Every method draws the same indices from the same generator, so that they fit the same way.
+    A step's batch depends only on the seed and the step number: every method draws the same
+    pixels (``native.draw_indices``, which the C kernel uses inside; torch's generator where
+    the extension is not built), so that they fit the same way.
     """
 
-    def __init__(self, code: np.ndarray, target: np.ndarray, device: torch.device) -> None:
+    def __init__(self, code: np.ndarray, target: np.ndarray, device: torch.device, seed: int) -> None:
         height, width, _ = code.shape
         self.width = width
         self.count = height * width
         self.device = device
+        self.seed = seed
         self.code_flat = np.ascontiguousarray(code.reshape(-1, 3), dtype=np.uint8)
         self.target_flat = np.ascontiguousarray(target.reshape(-1, 3), dtype=np.float32)
         self._code: torch.Tensor | None = None
         self._target: torch.Tensor | None = None
 
-    def indices(self, size: int, generator: torch.Generator) -> torch.Tensor:
-        """int64 (size,) flat pixel indices, on the CPU."""
+    def indices(self, size: int, step: int, generator: torch.Generator) -> torch.Tensor:
+        """int64 (size,) flat pixel indices of a step's batch, on the CPU."""
+        if native.available():
+            return torch.from_numpy(native.draw_indices(self.seed, step, size, self.count))
         return torch.randint(0, self.count, (size,), generator=generator)
 
     def gather(self, index: torch.Tensor) -> PixelBatch:
@@ -351,18 +361,18 @@ def fit(
         model.load(init)
     model.to(device)
     method = resolve_method(options.method, device)
-    sampler = _PixelSampler(code, target, device)
+    sampler = _PixelSampler(code, target, device, options.seed)
     encodings = image_encodings(code.shape, input_mean, input_range, device)
-    gradient_step = _gradient_step(model, method, sampler, encodings)
+    batch = min(options.batch_size, sampler.count)
+    gradient_step = _gradient_step(model, method, sampler, encodings, batch, generator)
     # The fused update is one kernel for all parameters: a third of the for-loop's time on the CPU.
     optimiser = torch.optim.Adam(model.parameters(), lr=options.learning_rate, fused=True)
-    batch = min(options.batch_size, sampler.count)
     start = time.perf_counter()
     loss_value = float("nan")
     with _torch_threads(1 if method == "native" else torch.get_num_threads()):
         for step in range(1, options.iterations + 1):
             optimiser.zero_grad(set_to_none=True)
-            loss = gradient_step(sampler.indices(batch, generator))
+            loss = gradient_step(step)
             optimiser.step()
             if progress is not None and (step % _PROGRESS_EVERY == 0 or step == options.iterations):
                 loss_value = float(loss)
@@ -374,20 +384,21 @@ def fit(
 
 
 def _gradient_step(
-    model: GainMlp, method: str, sampler: _PixelSampler, encodings: Encodings
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A function of a batch's pixel indices that fills the gradients and returns the loss."""
+    model: GainMlp, method: str, sampler: _PixelSampler, encodings: Encodings, size: int, generator: torch.Generator
+) -> Callable[[int], torch.Tensor]:
+    """A function of the step number that fills the gradients of that step's batch and returns its loss."""
     if method == "native":
-        return lambda index: model.backward_native(index, sampler, encodings)
+        scratch = native.scratch_for(model.b1.shape[0], sampler.count // sampler.width, sampler.width)
+        return lambda step: model.backward_native(step, size, sampler, encodings, scratch)
     forward = model.forward_tables if method == "tables" else model.forward_dense
 
-    def step(index: torch.Tensor) -> torch.Tensor:
-        pixels = sampler.gather(index)
+    def gradient_step(step: int) -> torch.Tensor:
+        pixels = sampler.gather(sampler.indices(size, step, generator))
         loss = torch.mean((forward(pixels, encodings) - pixels.target) ** 2)
         loss.backward()
         return loss.detach()
 
-    return step
+    return gradient_step
 
 
 @contextmanager

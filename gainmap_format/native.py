@@ -88,29 +88,71 @@ class Gradients:
     b3: np.ndarray
 
 
-def fit_gradients(
-    tables: Tables, index: np.ndarray, code: np.ndarray, target: np.ndarray, image_width: int
-) -> tuple[float, Gradients]:
-    """Loss and gradients of one training batch, the forward and backward pass fused.
+def draw_indices(seed: int, step: int, count: int, pixels: int) -> np.ndarray:
+    """The pixels :func:`fit_gradients` draws for a seed and a step.
 
-    The batch is split into one part per thread; each accumulates its own gradients, which are
-    summed at the end, so the result depends on the thread count only through float rounding.
+    Counter-based (SplitMix64), so any part of a batch can be drawn on any thread; uniform with
+    replacement. The torch fitting methods draw their batches here too when the extension is
+    built, so every method fits on the same pixels.
+
+    Returns:
+        int64 (count,), flat indices in [0, pixels).
+    """
+    out = np.empty(count, dtype=np.int64)
+    _kernels.draw_indices(seed, step, count, pixels, out)
+    return out
+
+
+def scratch_for(hidden_width: int, height: int, width: int) -> np.ndarray:
+    """Working memory for :func:`fit_gradients`: one set of gradients per thread after the first.
+
+    Keep it across the steps of a fit: allocating it per step costs page faults.
+
+    Returns:
+        float32, uninitialised (the kernel clears what it uses).
+    """
+    per_set = (3 * LEVELS + height + width) * hidden_width + hidden_width * hidden_width + 4 * hidden_width + 3
+    return np.empty((thread_count() - 1) * per_set, dtype=np.float32)
+
+
+def fit_gradients(
+    tables: Tables,
+    seed: int,
+    step: int,
+    count: int,
+    code: np.ndarray,
+    target: np.ndarray,
+    image_width: int,
+    scratch: np.ndarray | None = None,
+) -> tuple[float, Gradients]:
+    """Loss and gradients of one training batch: sampling, the forward and the backward pass fused.
+
+    The batch is ``draw_indices(seed, step, count, H * image_width)``, split into one part per
+    thread; each part accumulates its own gradients, summed at the end, so the result depends on
+    the thread count only through float rounding.
 
     Args:
         tables: the network as lookup tables.
-        index: int64 (N,), the batch's pixels as flat indices row * image_width + column.
+        seed: the fit's seed.
+        step: the step number, which selects the batch.
+        count: pixels in the batch.
         code: uint8 (H * image_width, 3), the base's code values.
         target: float32 (H * image_width, 3), the normalised residual.
         image_width: pixels per row.
+        scratch: from :func:`scratch_for`; None allocates one for this call. A smaller one
+            means fewer threads.
 
     Returns:
-        The batch's mean squared error over N × 3 values, and its gradients.
+        The batch's mean squared error over count × 3 values, and its gradients.
 
     Raises:
-        ValueError: an index outside the image, or arrays of the wrong size.
+        ValueError: arrays of the wrong size.
     """
-    index = np.ascontiguousarray(index, dtype=np.int64)
+    if count < 1:
+        raise ValueError(f"a batch of {count} pixels")
     height = code.shape[0] // image_width
+    if scratch is None:
+        scratch = scratch_for(tables.width, height, image_width)
     gradients = Gradients(
         np.empty_like(tables.colour, dtype=np.float32),
         np.empty_like(tables.row, dtype=np.float32),
@@ -121,13 +163,14 @@ def fit_gradients(
         np.empty(3, dtype=np.float32),
     )
     squared = _kernels.fit_batch(
-        height, image_width, tables.width, tables.relu, 2.0 / (3.0 * index.size), thread_count(), index,
+        height, image_width, tables.width, tables.relu, 2.0 / (3.0 * count), thread_count(), seed, step, count,
         np.ascontiguousarray(code, dtype=np.uint8), _f32(target), _f32(tables.colour), _f32(tables.row),
         _f32(tables.col), _f32(tables.W2), _f32(tables.W2.T), _f32(tables.b2), _f32(tables.W3.T), _f32(tables.b3),
         gradients.colour, gradients.row, gradients.col, gradients.W2, gradients.b2, gradients.W3, gradients.b3,
+        scratch,
     )
     transposed_w3 = gradients.W3.T.copy()
-    return squared / (3.0 * index.size), Gradients(
+    return squared / (3.0 * count), Gradients(
         gradients.colour, gradients.row, gradients.col, gradients.W2, gradients.b2, transposed_w3, gradients.b3
     )
 
@@ -158,23 +201,26 @@ class DecodeConstants:
     linear_scale: float
 
 
-def decode(tables: Tables, constants: DecodeConstants, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def decode(
+    tables: Tables, constants: DecodeConstants, code: np.ndarray, with_pq: bool = True
+) -> tuple[np.ndarray | None, np.ndarray]:
     """The HDR rendition of a base image, in bands of rows over the threads.
 
     Args:
         tables: the network as lookup tables for this image's size.
         constants: the decode equations' constants.
         code: uint8 (H, W, 3), the base image.
+        with_pq: also return the PQ code values (False saves their memory).
 
     Returns:
-        float32 (H, W, 3) BT.2020 PQ code values in [0, 1], and float32 (H, W, 3) linear
-        BT.2020 in units of 10000 cd/m² / ``constants.linear_scale``.
+        float32 (H, W, 3) BT.2020 PQ code values in [0, 1] (None without ``with_pq``), and
+        float32 (H, W, 3) linear BT.2020 in units of 10000 cd/m² / ``constants.linear_scale``.
     """
     if constants.lut.shape != (LEVELS,):
         raise ValueError(f"lut has shape {constants.lut.shape}, not ({LEVELS},)")
     height, width, _ = code.shape
     code = np.ascontiguousarray(code, dtype=np.uint8)
-    pq = np.empty((height, width, 3), dtype=np.float32)
+    pq = np.empty((height, width, 3), dtype=np.float32) if with_pq else None
     linear = np.empty((height, width, 3), dtype=np.float32)
     _kernels.decode(
         height, width, tables.width, tables.relu, constants.gamma, constants.scale, constants.offset,

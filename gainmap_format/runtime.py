@@ -49,11 +49,12 @@ class Rendition:
     """A decoded HDR rendition.
 
     Attributes:
-        pq: float32 (H, W, 3), BT.2020 PQ code values in [0, 1].
+        pq: float32 (H, W, 3), BT.2020 PQ code values in [0, 1]; None when ``render`` was told
+            ``with_pq=False`` and used the C kernel.
         linear: float32 (H, W, 3), linear BT.2020 in units of ``render``'s ``linear_unit`` cd/m².
     """
 
-    pq: np.ndarray
+    pq: np.ndarray | None
     linear: np.ndarray
 
 
@@ -280,6 +281,7 @@ def render(
     weight: float = 1.0,
     engine: Engine = "auto",
     linear_unit: float = 1.0,
+    with_pq: bool = True,
 ) -> Rendition:
     """Decode the HDR rendition of a base image (spec §8).
 
@@ -292,12 +294,13 @@ def render(
             when the extension is built).
         linear_unit: cd/m² of 1.0 in the linear output: 1 for cd/m², SDR white's luminance for
             relative light (the scale is folded into the decode, not applied afterwards).
+        with_pq: return the PQ code values too; False saves their memory with the C kernel.
 
     Returns:
         The rendition in BT.2020 PQ and in linear light.
     """
     if resolve_engine(engine) == "native":
-        return _render_native(weights, metadata, code, weight, linear_unit)
+        return _render_native(weights, metadata, code, weight, linear_unit, with_pq)
     session = _session(decode_model(weights, metadata, weight, linear_unit))
     height, width, _ = code.shape
     levels, rows, cols = _encodings(metadata, height, width)
@@ -315,7 +318,7 @@ def render(
 
 
 def _render_native(
-    weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float, linear_unit: float
+    weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float, linear_unit: float, with_pq: bool
 ) -> Rendition:
     height, width, _ = code.shape
     levels, rows, cols = _encodings(metadata, height, width)
@@ -328,7 +331,7 @@ def _render_native(
         table, matrix, scale, offset, weight, metadata.epsilon, gamma=metadata.residual == "gamma",
         linear_scale=PQ_PEAK_LUMINANCE / linear_unit,
     )
-    pq, linear = native.decode(tables, constants, code)
+    pq, linear = native.decode(tables, constants, code, with_pq)
     return Rendition(pq, linear)
 
 

@@ -245,25 +245,27 @@ class _OurSource(_Source):
             details=metadata,
         )
 
-    def _decode(self, display_headroom: float | None) -> DecodedImage:
+    def _decode(self, display_headroom: float | None, with_pq: bool) -> DecodedImage:
         from gainmap_format import codec
 
-        # The full rendition is kept, since pq() and absolute() of it are common next steps.
+        # The full rendition is kept, since pq() and absolute() of it are common next steps; its
+        # PQ values only once asked for (np.asarray(im.hdr) needs linear light alone).
         if display_headroom is None:
-            if None not in self._decoded:
-                self._decoded[None] = codec.decode(self._data)
-            return self._decoded[None]
-        return codec.decode(self._data, display_headroom=display_headroom)
+            kept = self._decoded.get(None)
+            if kept is None or (with_pq and kept.pq is None):
+                kept = self._decoded[None] = codec.decode(self._data, with_pq=with_pq)
+            return kept
+        return codec.decode(self._data, display_headroom=display_headroom, with_pq=with_pq)
 
     def relative(self, display_headroom: float | None) -> np.ndarray:
-        return self._decode(display_headroom).linear("sdr-white")
+        return self._decode(display_headroom, with_pq=False).linear("sdr-white")
 
     def pq(self, display_headroom: float | None) -> np.ndarray:
         # A copy, so that a caller writing into it cannot change the kept decode.
-        return self._decode(display_headroom).pq.copy()
+        return self._decode(display_headroom, with_pq=True).pq.copy()
 
     def absolute(self, display_headroom: float | None) -> np.ndarray:
-        return self._decode(display_headroom).linear("absolute")
+        return self._decode(display_headroom, with_pq=False).linear("absolute")
 
     def carry_to(self, base_jpeg: bytes) -> bytes:
         from gainmap_format.container import is_our_segment

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gainmap_format import codec, container, jpeg
+from gainmap_format import codec, container, jpeg, native
 from gainmap_format.colour import PRIMARIES
 from gainmap_format.errors import (
     ContainerError,
@@ -273,3 +273,17 @@ def test_fitting_against_lossless_pixels(scene):
     assert result.jpeg.startswith(base[:2]) and codec.read_container(result.jpeg).metadata.width == 64
     with pytest.raises(InputError):
         codec.fit_inputs(base, code[:, :-1], hdr_pq, QUICK)
+
+
+@pytest.mark.parametrize("engine", ["native", "onnxruntime"])
+def test_linear_only_decode_and_both_engines_agree(encoded, engine):
+    if engine == "native" and not native.available():
+        pytest.skip("the C extension was not built")
+    full = codec.decode(encoded.jpeg, engine=engine)
+    lean = codec.decode(encoded.jpeg, engine=engine, with_pq=False)
+    reference = codec.decode(encoded.jpeg, engine="onnxruntime")
+    assert (lean.pq is None) == (engine == "native")
+    assert np.array_equal(lean.relative, full.relative)
+    assert np.allclose(full.pq, reference.pq, atol=3e-5)
+    assert np.allclose(full.absolute, full.relative * full.metadata.sdr_white_luminance)
+    assert full.linear("absolute").shape == full.linear().shape

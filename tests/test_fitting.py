@@ -52,12 +52,11 @@ def test_native_gradients_equal_autograd_at_every_width(width):
     generator = torch.Generator().manual_seed(width)
     model = GainMlp(width, "sine", generator)
     encodings = image_encodings(code.shape, 0.5, 1.0, torch.device("cpu"))
-    sampler = _PixelSampler(code, target, torch.device("cpu"))
-    index = sampler.indices(301, generator)
-    loss = model.backward_native(index, sampler, encodings)
+    sampler = _PixelSampler(code, target, torch.device("cpu"), seed=width)
+    loss = model.backward_native(7, 301, sampler, encodings)
     kernel = {name: parameter.grad.clone() for name, parameter in model.named_parameters()}
     model.zero_grad()
-    pixels = sampler.gather(index)
+    pixels = sampler.gather(sampler.indices(301, 7, generator))
     reference = torch.mean((model.forward_dense(pixels, encodings) - pixels.target) ** 2)
     reference.backward()
     assert float(loss) == pytest.approx(float(reference.detach()), rel=1e-5)
@@ -67,13 +66,14 @@ def test_native_gradients_equal_autograd_at_every_width(width):
 
 
 @needs_native
-def test_native_kernel_rejects_indices_outside_the_image():
-    code, target = _problem(4, 5)
-    model = GainMlp(8, "sine", torch.Generator().manual_seed(0))
-    encodings = image_encodings(code.shape, 0.5, 1.0, torch.device("cpu"))
-    sampler = _PixelSampler(code, target, torch.device("cpu"))
-    with pytest.raises(ValueError, match="outside the image"):
-        model.backward_native(torch.tensor([0, 20]), sampler, encodings)
+def test_batches_depend_on_seed_and_step_only_and_cover_the_image():
+    first = native.draw_indices(3, 10, 50000, 1000)
+    assert np.array_equal(first, native.draw_indices(3, 10, 50000, 1000))
+    assert not np.array_equal(first, native.draw_indices(3, 11, 50000, 1000))
+    assert not np.array_equal(first, native.draw_indices(4, 10, 50000, 1000))
+    assert first.min() >= 0 and first.max() < 1000
+    counts = np.bincount(first, minlength=1000)
+    assert 20 < counts.min() and counts.max() < 85  # about 50 each: uniform
 
 
 def test_native_needs_the_cpu_and_the_extension(monkeypatch):
@@ -103,7 +103,7 @@ def test_onnx_runtime_decode_matches_torch_prediction(activation):
     model = GainMlp(16, activation, torch.Generator().manual_seed(0))
     model.load(result.weights)
     encodings = image_encodings(code.shape, 0.45, 0.9, torch.device("cpu"))
-    sampler = _PixelSampler(code, target, torch.device("cpu"))
+    sampler = _PixelSampler(code, target, torch.device("cpu"), seed=0)
     batch = sampler.gather(torch.arange(sampler.count))
     with torch.no_grad():
         expected = model.forward_tables(batch, encodings).numpy().reshape(40, 52, 3)
