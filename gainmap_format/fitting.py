@@ -13,9 +13,9 @@ takes "native" on the CPU when the extension is built, "tables" otherwise (CUDA)
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,6 +36,7 @@ from .network import (
 
 try:
     import torch
+    from threadpoolctl import threadpool_limits
 except ImportError as exc:  # pragma: no cover - exercised only without the train extra
     raise ImportError(
         "fitting needs torch: install the 'train' extra (pip install 'gainmap-format[train]')"
@@ -205,35 +206,89 @@ class GainMlp(torch.nn.Module):
     ) -> torch.Tensor:
         """A step's mean squared error from the C kernel, which also leaves the gradients in ``.grad``.
 
-        The kernel draws the step's ``size`` pixels itself (the same as ``sampler.indices``);
-        ``scratch`` (``native.scratch_for``) is its working memory, kept across steps.
-
-        The kernel returns the gradients of the lookup tables and of the later layers; the
-        first layer's weight gradients follow by the chain rule through the tables' products
-        (table = encodings @ weights), here in numpy. Torch's autograd is not involved: for a
-        network this small its bookkeeping would cost more than the products.
+        See :func:`native_gradients`; ``fit`` itself works on numpy arrays, without this.
 
         Returns:
             float32 scalar tensor, the loss.
         """
         weights = {name: getattr(self, name).detach().numpy() for name in PARAMETER_NAMES}
-        levels, rows, cols = (t.numpy() for t in (encodings.levels, encodings.rows, encodings.cols))
-        tables = native.Tables(
-            np.matmul(levels[None], weights["Wc"]), rows @ weights["Wy"] + weights["b1"], cols @ weights["Wx"],
-            weights["W2"], weights["b2"], weights["W3"], weights["b3"], relu=self.activation == "relu",
-        )
-        loss, tables_grad = native.fit_gradients(tables, sampler.seed, step, size, sampler.code_flat,
-                                                 sampler.target_flat, sampler.width, scratch)
-        gradients = {
-            "Wc": np.matmul(levels.T[None], tables_grad.colour),
-            "Wy": rows.T @ tables_grad.row,
-            "Wx": cols.T @ tables_grad.col,
-            "b1": tables_grad.row.sum(axis=0),
-            "W2": tables_grad.W2, "b2": tables_grad.b2, "W3": tables_grad.W3, "b3": tables_grad.b3,
-        }
+        loss, gradients = native_gradients(weights, self.activation, step, size, sampler, encodings, scratch)
         for name, gradient in gradients.items():
-            getattr(self, name).grad = torch.from_numpy(np.ascontiguousarray(gradient, dtype=np.float32))
+            getattr(self, name).grad = torch.from_numpy(gradient)
         return torch.tensor(loss, dtype=torch.float32)
+
+
+def native_gradients(
+    weights: dict[str, np.ndarray],
+    activation: Activation,
+    step: int,
+    size: int,
+    sampler: _PixelSampler,
+    encodings: Encodings,
+    scratch: np.ndarray | None = None,
+) -> tuple[float, dict[str, np.ndarray]]:
+    """A step's loss and gradients from the C kernel, which draws the step's ``size`` pixels itself.
+
+    The kernel returns the gradients of the lookup tables and of the later layers; the first
+    layer's weight gradients follow by the chain rule through the tables' products (table =
+    encodings @ weights), here in numpy. Neither torch nor its autograd is involved: for a
+    network this small their bookkeeping would cost more than the products.
+
+    Args:
+        weights: float32 arrays by parameter name (``network.PARAMETER_NAMES``).
+        activation: "sine" or "relu".
+        step: the step number, which selects the batch (as ``sampler.indices`` does).
+        size: pixels in the batch.
+        sampler: the image's pixels.
+        encodings: the image's encodings (on the CPU).
+        scratch: the kernel's working memory (``native.scratch_for``), kept across steps.
+
+    Returns:
+        The batch's mean squared error, and float32 gradients by parameter name.
+    """
+    levels, rows, cols = (t.numpy() for t in (encodings.levels, encodings.rows, encodings.cols))
+    tables = native.Tables(
+        np.matmul(levels[None], weights["Wc"]), rows @ weights["Wy"] + weights["b1"], cols @ weights["Wx"],
+        weights["W2"], weights["b2"], weights["W3"], weights["b3"], relu=activation == "relu",
+    )
+    loss, table_gradients = native.fit_gradients(
+        tables, sampler.seed, step, size, sampler.code_flat, sampler.target_flat, sampler.width, scratch
+    )
+    gradients = {
+        "Wc": np.matmul(levels.T[None], table_gradients.colour),
+        "Wy": rows.T @ table_gradients.row,
+        "Wx": cols.T @ table_gradients.col,
+        "b1": table_gradients.row.sum(axis=0),
+        "W2": table_gradients.W2,
+        "b2": table_gradients.b2,
+        "W3": table_gradients.W3,
+        "b3": table_gradients.b3,
+    }
+    return loss, {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in gradients.items()}
+
+
+class _Adam:
+    """Adam (betas 0.9 and 0.999, eps 1e-8) on one flat float32 array, computed as torch's is.
+
+    For the C kernel's fits: torch's optimiser spends more time dispatching its update than
+    numpy takes to do it on 2,259 numbers.
+    """
+
+    def __init__(self, size: int, learning_rate: float) -> None:
+        self.learning_rate = learning_rate
+        self.first = np.zeros(size, dtype=np.float32)
+        self.second = np.zeros(size, dtype=np.float32)
+        self.steps = 0
+
+    def update(self, parameters: np.ndarray, gradient: np.ndarray) -> None:
+        """One step: ``parameters`` is changed in place."""
+        self.steps += 1
+        self.first += (gradient - self.first) * np.float32(0.1)
+        self.second *= np.float32(0.999)
+        self.second += np.float32(0.001) * gradient * gradient
+        step_size = self.learning_rate / (1.0 - 0.9**self.steps)
+        denominator = np.sqrt(self.second) / np.float32(math.sqrt(1.0 - 0.999**self.steps)) + np.float32(1e-8)
+        parameters -= np.float32(step_size) * self.first / denominator
 
 
 class _Lookup(torch.autograd.Function):
@@ -364,54 +419,59 @@ def fit(
     sampler = _PixelSampler(code, target, device, options.seed)
     encodings = image_encodings(code.shape, input_mean, input_range, device)
     batch = min(options.batch_size, sampler.count)
-    gradient_step = _gradient_step(model, method, sampler, encodings, batch, generator)
-    # The fused update is one kernel for all parameters: a third of the for-loop's time on the CPU.
-    optimiser = torch.optim.Adam(model.parameters(), lr=options.learning_rate, fused=True)
     start = time.perf_counter()
-    loss_value = float("nan")
-    with _torch_threads(1 if method == "native" else torch.get_num_threads()):
-        for step in range(1, options.iterations + 1):
-            optimiser.zero_grad(set_to_none=True)
-            loss = gradient_step(step)
-            optimiser.step()
-            if progress is not None and (step % _PROGRESS_EVERY == 0 or step == options.iterations):
-                loss_value = float(loss)
-                progress(step, options.iterations, loss_value)
-    if options.iterations:
-        loss_value = float(loss)
+    if method == "native":
+        loss_value = _optimise_native(model, sampler, encodings, batch, options, progress)
+    else:
+        loss_value = _optimise_torch(model, method, sampler, encodings, batch, generator, options, progress)
     seconds = time.perf_counter() - start
     return FitResult(model.export(), loss_value, seconds, str(device), method)
 
 
-def _gradient_step(
-    model: GainMlp, method: str, sampler: _PixelSampler, encodings: Encodings, size: int, generator: torch.Generator
-) -> Callable[[int], torch.Tensor]:
-    """A function of the step number that fills the gradients of that step's batch and returns its loss."""
-    if method == "native":
-        scratch = native.scratch_for(model.b1.shape[0], sampler.count // sampler.width, sampler.width)
-        return lambda step: model.backward_native(step, size, sampler, encodings, scratch)
-    forward = model.forward_tables if method == "tables" else model.forward_dense
+def _report(progress: ProgressCallback | None, step: int, total: int, loss: float | torch.Tensor) -> None:
+    # Only every few steps: reading a CUDA loss waits for the device.
+    if progress is not None and (step % _PROGRESS_EVERY == 0 or step == total):
+        progress(step, total, float(loss))
 
-    def gradient_step(step: int) -> torch.Tensor:
+
+def _optimise_native(
+    model: GainMlp, sampler: _PixelSampler, encodings: Encodings, size: int, options: FitOptions,
+    progress: ProgressCallback | None,
+) -> float:
+    """The C kernel's optimisation loop, on numpy arrays; returns the last step's loss."""
+    names = PARAMETER_NAMES
+    shapes = [tuple(getattr(model, name).shape) for name in names]
+    flat = np.concatenate([getattr(model, name).detach().numpy().ravel() for name in names]).astype(np.float32)
+    offsets = np.cumsum([0] + [int(np.prod(shape)) for shape in shapes])
+    weights = {name: flat[offsets[i]:offsets[i + 1]].reshape(shapes[i]) for i, name in enumerate(names)}
+    scratch = native.scratch_for(model.b1.shape[0], sampler.count // sampler.width, sampler.width)
+    adam = _Adam(flat.size, options.learning_rate)
+    loss = float("nan")
+    # numpy's BLAS computes the small products of each step; its threads, spinning between
+    # them, would fight the kernel's threads for the cores.
+    with threadpool_limits(1, user_api="blas"):
+        for step in range(1, options.iterations + 1):
+            loss, gradients = native_gradients(weights, model.activation, step, size, sampler, encodings, scratch)
+            adam.update(flat, np.concatenate([gradients[name].ravel() for name in names]))
+            _report(progress, step, options.iterations, loss)
+    model.load(MlpWeights(**weights))
+    return loss
+
+
+def _optimise_torch(
+    model: GainMlp, method: str, sampler: _PixelSampler, encodings: Encodings, size: int,
+    generator: torch.Generator, options: FitOptions, progress: ProgressCallback | None,
+) -> float:
+    """The torch methods' optimisation loop; returns the last step's loss."""
+    forward = model.forward_tables if method == "tables" else model.forward_dense
+    # The fused update is one kernel for all parameters: a third of the for-loop's time on the CPU.
+    optimiser = torch.optim.Adam(model.parameters(), lr=options.learning_rate, fused=True)
+    loss = torch.tensor(float("nan"))
+    for step in range(1, options.iterations + 1):
+        optimiser.zero_grad(set_to_none=True)
         pixels = sampler.gather(sampler.indices(size, step, generator))
         loss = torch.mean((forward(pixels, encodings) - pixels.target) ** 2)
         loss.backward()
-        return loss.detach()
-
-    return gradient_step
-
-
-@contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    """Run torch on ``count`` threads for a while.
-
-    With the C kernel, torch's share of a step is a few small products; its own thread pool,
-    which keeps spinning after each operation, would then fight the kernel's threads for the
-    cores and make a step several times slower.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+        optimiser.step()
+        _report(progress, step, options.iterations, loss.detach())
+    return float(loss.detach())
