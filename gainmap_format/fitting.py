@@ -1,14 +1,15 @@
-"""Per-image fitting of the network with torch (the ``train`` extra; decoding never imports this).
+"""Per-image fitting of the network (the ``train`` extra: torch; decoding never imports this).
 
 The model here has exactly the parameters of ``network.MlpWeights`` and computes the same
 function, so export is a copy. Training samples a fresh batch of random pixels every step,
-which keeps the cost of a step independent of the image size.
+which keeps the cost of a step independent of the image size; a step's batch depends only on
+the seed and the step number, so every method below sees the same pixels.
 
 Three ways to evaluate a step give the same fit to float32 rounding: "dense" (the textbook
-120-wide first layer), "tables" (the first layer as five lookups, see ``network.py``) and
-"native" (the C kernel of ``native.py``: forward and backward fused per pixel, on all CPU
-threads; torch only turns the tables' gradients into the weights' and runs Adam). "auto"
-takes "native" on the CPU when the extension is built, "tables" otherwise (CUDA).
+120-wide first layer, torch), "tables" (the first layer as five lookups, see ``network.py``;
+torch, CPU or CUDA) and "native" (the C kernel of ``native.py``: sampling, forward and backward
+fused per pixel on all CPU threads; numpy does the chain rule through the tables and Adam).
+"auto" takes "native" on the CPU when the extension is built, "tables" otherwise.
 """
 
 from __future__ import annotations
@@ -336,12 +337,38 @@ class PixelBatch:
     target: torch.Tensor
 
 
+def draw_indices(seed: int, step: int, count: int, pixels: int) -> np.ndarray:
+    """A step's batch: ``count`` pixel indices in [0, pixels), uniform with replacement.
+
+    The same draws as the C kernel makes inside (``native.draw_indices``; the tests hold the two
+    to each other): SplitMix64 of a per-step base plus the draw's number, scaled by the high half
+    of a 64 × 64-bit product, here computed from 32-bit halves (exact for pixels < 2^32).
+
+    Returns:
+        int64 (count,).
+    """
+    if not 0 < pixels < 1 << 32:
+        raise InputError(f"an image of {pixels} pixels cannot be sampled")
+    base = _splitmix64(_splitmix64(np.array([seed], dtype=np.uint64)) + np.uint64(step))
+    values = _splitmix64(base + np.arange(count, dtype=np.uint64))
+    high, low = values >> np.uint64(32), values & np.uint64(0xFFFFFFFF)
+    scale = np.uint64(pixels)
+    return ((high * scale + ((low * scale) >> np.uint64(32))) >> np.uint64(32)).astype(np.int64)
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function on uint64 arrays (wrapping arithmetic)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
 class _PixelSampler:
     """Draws batches of random pixels from one image, uniformly with replacement.
 
-    A step's batch depends only on the seed and the step number: every method draws the same
-    pixels (``native.draw_indices``, which the C kernel uses inside; torch's generator where
-    the extension is not built), so that they fit the same way.
+    A step's batch depends only on the seed and the step number (:func:`draw_indices`), so every
+    method draws the same pixels, with or without the C extension, and fits the same way.
     """
 
     def __init__(self, code: np.ndarray, target: np.ndarray, device: torch.device, seed: int) -> None:
@@ -355,11 +382,9 @@ class _PixelSampler:
         self._code: torch.Tensor | None = None
         self._target: torch.Tensor | None = None
 
-    def indices(self, size: int, step: int, generator: torch.Generator) -> torch.Tensor:
+    def indices(self, size: int, step: int) -> torch.Tensor:
         """int64 (size,) flat pixel indices of a step's batch, on the CPU."""
-        if native.available():
-            return torch.from_numpy(native.draw_indices(self.seed, step, size, self.count))
-        return torch.randint(0, self.count, (size,), generator=generator)
+        return torch.from_numpy(draw_indices(self.seed, step, size, self.count))
 
     def gather(self, index: torch.Tensor) -> PixelBatch:
         """The batch at ``index`` as torch tensors on the sampler's device."""
@@ -423,7 +448,7 @@ def fit(
     if method == "native":
         loss_value = _optimise_native(model, sampler, encodings, batch, options, progress)
     else:
-        loss_value = _optimise_torch(model, method, sampler, encodings, batch, generator, options, progress)
+        loss_value = _optimise_torch(model, method, sampler, encodings, batch, options, progress)
     seconds = time.perf_counter() - start
     return FitResult(model.export(), loss_value, seconds, str(device), method)
 
@@ -459,8 +484,8 @@ def _optimise_native(
 
 
 def _optimise_torch(
-    model: GainMlp, method: str, sampler: _PixelSampler, encodings: Encodings, size: int,
-    generator: torch.Generator, options: FitOptions, progress: ProgressCallback | None,
+    model: GainMlp, method: str, sampler: _PixelSampler, encodings: Encodings, size: int, options: FitOptions,
+    progress: ProgressCallback | None,
 ) -> float:
     """The torch methods' optimisation loop; returns the last step's loss."""
     forward = model.forward_tables if method == "tables" else model.forward_dense
@@ -469,7 +494,7 @@ def _optimise_torch(
     loss = torch.tensor(float("nan"))
     for step in range(1, options.iterations + 1):
         optimiser.zero_grad(set_to_none=True)
-        pixels = sampler.gather(sampler.indices(size, step, generator))
+        pixels = sampler.gather(sampler.indices(size, step))
         loss = torch.mean((forward(pixels, encodings) - pixels.target) ** 2)
         loss.backward()
         optimiser.step()

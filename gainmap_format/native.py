@@ -92,8 +92,8 @@ def draw_indices(seed: int, step: int, count: int, pixels: int) -> np.ndarray:
     """The pixels :func:`fit_gradients` draws for a seed and a step.
 
     Counter-based (SplitMix64), so any part of a batch can be drawn on any thread; uniform with
-    replacement. The torch fitting methods draw their batches here too when the extension is
-    built, so every method fits on the same pixels.
+    replacement. ``fitting.draw_indices`` computes the same draws in numpy for the torch methods,
+    so every method fits on the same pixels.
 
     Returns:
         int64 (count,), flat indices in [0, pixels).

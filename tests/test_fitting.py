@@ -5,7 +5,7 @@ import torch
 from gainmap_format import native, network, runtime
 from gainmap_format.container import GainMapMetadata
 from gainmap_format.errors import InputError
-from gainmap_format.fitting import FitOptions, GainMlp, _PixelSampler, fit, image_encodings
+from gainmap_format.fitting import FitOptions, GainMlp, _PixelSampler, draw_indices, fit, image_encodings
 
 
 def _problem(height=24, width=32, seed=0):
@@ -56,7 +56,7 @@ def test_native_gradients_equal_autograd_at_every_width(width):
     loss = model.backward_native(7, 301, sampler, encodings)
     kernel = {name: parameter.grad.clone() for name, parameter in model.named_parameters()}
     model.zero_grad()
-    pixels = sampler.gather(sampler.indices(301, 7, generator))
+    pixels = sampler.gather(sampler.indices(301, 7))
     reference = torch.mean((model.forward_dense(pixels, encodings) - pixels.target) ** 2)
     reference.backward()
     assert float(loss) == pytest.approx(float(reference.detach()), rel=1e-5)
@@ -65,15 +65,22 @@ def test_native_gradients_equal_autograd_at_every_width(width):
         assert torch.allclose(kernel[name], parameter.grad, atol=2e-5 * scale), name
 
 
-@needs_native
 def test_batches_depend_on_seed_and_step_only_and_cover_the_image():
-    first = native.draw_indices(3, 10, 50000, 1000)
-    assert np.array_equal(first, native.draw_indices(3, 10, 50000, 1000))
-    assert not np.array_equal(first, native.draw_indices(3, 11, 50000, 1000))
-    assert not np.array_equal(first, native.draw_indices(4, 10, 50000, 1000))
+    first = draw_indices(3, 10, 50000, 1000)
+    assert np.array_equal(first, draw_indices(3, 10, 50000, 1000))
+    assert not np.array_equal(first, draw_indices(3, 11, 50000, 1000))
+    assert not np.array_equal(first, draw_indices(4, 10, 50000, 1000))
     assert first.min() >= 0 and first.max() < 1000
     counts = np.bincount(first, minlength=1000)
     assert 20 < counts.min() and counts.max() < 85  # about 50 each: uniform
+    with pytest.raises(InputError):
+        draw_indices(0, 0, 10, 0)
+
+
+@needs_native
+@pytest.mark.parametrize(("seed", "step", "pixels"), [(0, 1, 1), (7, 123, 1000), (2**40, 999, (1 << 27) - 3)])
+def test_the_kernel_draws_the_same_pixels_as_numpy(seed, step, pixels):
+    assert np.array_equal(native.draw_indices(seed, step, 5000, pixels), draw_indices(seed, step, 5000, pixels))
 
 
 def test_native_needs_the_cpu_and_the_extension(monkeypatch):
