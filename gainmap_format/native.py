@@ -2,10 +2,10 @@
 
 ONNX Runtime and torch evaluate the network one operator at a time over (N, W) tensors; the
 kernels keep each pixel's whole computation in registers and split the work over threads of
-their own (started in C, with the GIL released). They
-compute the same function as the canonical graph (spec §6.3) and the decode equations (spec §7)
-to float32 rounding; ``runtime.py`` falls back to ONNX Runtime and ``fitting.py`` to torch when
-the extension was not built (no C compiler at install time).
+their own (started in C, with the GIL released). They compute the same function as the
+canonical graph (spec §6.3) and the decode equations (spec §7) to float32 rounding;
+``runtime.py`` falls back to ONNX Runtime and ``fitting.py`` to torch when the extension was not
+built (no C compiler at install time).
 
 Threads: one per CPU by default; set ``GAINMAP_THREADS`` to use fewer.
 """
