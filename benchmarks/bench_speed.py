@@ -32,11 +32,11 @@ import time
 
 import numpy as np
 import torch
+from bench_plugin import median_seconds, our_file, ultrahdr_file  # also registers the Pillow plugin
 from PIL import Image
 
-import pillow_plugin  # noqa: F401  (registers the plugin: Image.open gives .hdr)
 from gainmap_format import codec, fitting, native
-from gainmap_format.colour import PRIMARIES, convert_primaries
+from gainmap_format.colour import PRIMARIES
 from gainmap_format.scenes import hdr_scene
 
 SHAPES = {1: (1000, 1000), 4: (1728, 2304), 12: (3000, 4000), 24: (4000, 6000)}
@@ -80,22 +80,6 @@ def fit_section(steps: int, reference_steps: int, agree_steps: int) -> None:
           f"native vs dense {max(differences):.2e} (largest weight {scale:.2f})")
 
 
-def encode_for_decode(height: int, width: int) -> bytes:
-    """A GainMLP file of the size; the fit is short because decoding costs the same whatever it is."""
-    scene = hdr_scene(height, width, seed=0)
-    options = codec.EncodeOptions(iterations=2, batch_size=4096, seed=0, init="random")
-    return codec.encode(scene, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, options=options).jpeg
-
-
-def median_seconds(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def scale_section(sizes: list[int], steps: int, repeats: int) -> None:
     print(f"== 2. scale: fit ({steps} steps) and decode (codec.decode) by image size")
     print(f"  {'MP':>4s} {'prepare s':>10s} {'fit s':>8s} {'ms/step':>8s} {'decode s':>9s}")
@@ -105,21 +89,10 @@ def scale_section(sizes: list[int], steps: int, repeats: int) -> None:
         inputs = fit_inputs(height, width)
         prepare = time.perf_counter() - start
         fitted = timed_fit(inputs, "auto", steps)
-        data = encode_for_decode(height, width)
+        data = our_file(width, height)
         decode = median_seconds(lambda data=data: codec.decode(data), repeats)
         print(f"  {megapixels:4d} {prepare:10.2f} {fitted.seconds:8.2f} {fitted.seconds / steps * 1e3:8.2f} "
               f"{decode:9.2f}")
-
-
-def ultrahdr_file(height: int, width: int) -> bytes:
-    import imagecodecs
-
-    scene = hdr_scene(height, width, seed=0)
-    # libultrahdr takes linear BT.709-or-wider RGBA half floats; 1.0 is its SDR white (203 cd/m²).
-    bt709 = np.clip(convert_primaries(scene, PRIMARIES["bt2020"], PRIMARIES["bt709"]), 0.0, None) / 203.0
-    rgba = np.ones((height, width, 4), dtype=np.float16)
-    rgba[..., :3] = np.minimum(bt709, 65000.0)
-    return imagecodecs.ultrahdr_encode(rgba)
 
 
 _MEMORY_PROBE = """
@@ -164,8 +137,8 @@ def decode_section(repeats: int) -> None:
         print("  imagecodecs is not installed: no libultrahdr comparison")
         return
     height, width = SHAPES[12]
-    ours = encode_for_decode(height, width)
-    theirs = ultrahdr_file(height, width)
+    ours = our_file(width, height)
+    theirs = ultrahdr_file(width, height)
     ours_times, theirs_times = [], []
     for _ in range(repeats):
         ours_times.append(median_seconds(lambda: np.asarray(Image.open(io.BytesIO(ours)).hdr), 1))

@@ -71,18 +71,22 @@ def measure(path: Path, iterations: int) -> dict:
     return row
 
 
+def benchmark_files(files: list[Path], limit: int) -> list[Path]:
+    """The files given, or every file in ../shared/data/hdr; the first ``limit`` of them when limit > 0."""
+    files = files or sorted(DATA.glob("*"))
+    return files[:limit] if limit else files
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--limit", type=int, default=0)
     args = parser.parse_args(argv)
-    files = args.files or sorted(DATA.glob("*"))
+    files = benchmark_files(args.files, args.limit)
     if not files:
         print(f"no HDR files given and {DATA} is absent", file=sys.stderr)
         return 1
-    if args.limit:
-        files = files[: args.limit]
     header = (
         f"{'image':34} {'MP':>5} {'MLP dB':>7} {'bytes':>6} {'GJ/4 dB':>7} {'bytes':>6} "
         f"{'GJ/2 dB':>7} {'bytes':>6} {'fit s':>6} {'dec s':>6}"

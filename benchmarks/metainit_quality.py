@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from codec_quality import DATA, master, png_bytes
+from codec_quality import DATA, benchmark_files, master, png_bytes
 
 from gainmap_format import codec, initweights
 from gainmap_format.colour import PRIMARIES
@@ -92,12 +92,10 @@ def main(argv: list[str]) -> int:
     if initweights.load_initial_weights(args.residual, args.activation, args.hidden) is None:
         print(f"no {name}.npz in {initweights.INIT_FOLDER}: nothing to compare with random", file=sys.stderr)
         return 1
-    files = args.files or sorted(DATA.glob("*"))
+    files = benchmark_files(args.files, args.limit)
     if not files:
         print(f"no HDR files given and {DATA} is absent", file=sys.stderr)
         return 1
-    if args.limit:
-        files = files[: args.limit]
     print(f"{name}, PQ-PSNR in dB after N steps: from meta-initialisation, from random, and the gain")
     print(f"{'image':34} {'MP':>5}" + "".join(f" {f'meta@{s}':>7} {f'rand@{s}':>7} {'gain':>6}" for s in args.steps))
     rows = []

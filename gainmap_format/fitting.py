@@ -202,22 +202,6 @@ class GainMlp(torch.nn.Module):
         )
         return self._tail(first)
 
-    def backward_native(
-        self, step: int, size: int, sampler: _PixelSampler, encodings: Encodings, scratch: np.ndarray | None = None
-    ) -> torch.Tensor:
-        """A step's mean squared error from the C kernel, which also leaves the gradients in ``.grad``.
-
-        See :func:`native_gradients`; ``fit`` itself works on numpy arrays, without this.
-
-        Returns:
-            float32 scalar tensor, the loss.
-        """
-        weights = {name: getattr(self, name).detach().numpy() for name in PARAMETER_NAMES}
-        loss, gradients = native_gradients(weights, self.activation, step, size, sampler, encodings, scratch)
-        for name, gradient in gradients.items():
-            getattr(self, name).grad = torch.from_numpy(gradient)
-        return torch.tensor(loss, dtype=torch.float32)
-
 
 def native_gradients(
     weights: dict[str, np.ndarray],
