@@ -18,7 +18,7 @@
  *               gradients of the lookup tables and of the later layers (training).
  *   decode    - the HDR rendition of a whole image (decoding).
  * Hot functions are compiled twice on x86-64 Linux with GCC (AVX2+FMA and baseline) and the
- * loader picks one at run time, so one build runs everywhere.
+ * module picks one when it loads (see choose_variant), so one build runs everywhere.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,10 +32,15 @@
 #define HAVE_THREADS 1
 #endif
 
+/*
+ * Where GCC builds for x86-64 Linux, the hot loops are compiled twice, for x86-64-v3 (AVX2+FMA)
+ * and for the baseline, and the module picks one when it loads. The choice is made here rather
+ * than by GCC's target_clones so that GAINMAP_KERNEL=baseline can force the baseline build on any
+ * CPU: the tests then cover, on one machine, the path that CPUs without AVX2 take.
+ */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MULTIVERSION
+#define HAVE_X86_64_V3 1
+#define TARGET_X86_64_V3 __attribute__((target("arch=x86-64-v3")))
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
@@ -416,9 +421,8 @@ INLINE double fit_chunk_impl(const int W, const Network *net, const Gradients *g
     return loss;
 }
 
-MULTIVERSION
-static double fit_chunk_dispatch(int W, const Network *net, const Gradients *grad, const int64_t *index, int64_t count,
-                                 const uint8_t *code, const float *target, int64_t pixels, int64_t width, float scale) {
+INLINE double fit_chunk_any(int W, const Network *net, const Gradients *grad, const int64_t *index, int64_t count,
+                            const uint8_t *code, const float *target, int64_t pixels, int64_t width, float scale) {
     switch (W) {
     case 8: return fit_chunk_impl(8, net, grad, index, count, code, target, pixels, width, scale);
     case 16: return fit_chunk_impl(16, net, grad, index, count, code, target, pixels, width, scale);
@@ -427,6 +431,17 @@ static double fit_chunk_dispatch(int W, const Network *net, const Gradients *gra
     default: return fit_chunk_impl(128, net, grad, index, count, code, target, pixels, width, scale);
     }
 }
+
+#define FIT_CHUNK_PARAMETERS                                                                                   \
+    int W, const Network *net, const Gradients *grad, const int64_t *index, int64_t count, const uint8_t *code, \
+        const float *target, int64_t pixels, int64_t width, float scale
+#define FIT_CHUNK_ARGUMENTS W, net, grad, index, count, code, target, pixels, width, scale
+
+static double fit_chunk_baseline(FIT_CHUNK_PARAMETERS) { return fit_chunk_any(FIT_CHUNK_ARGUMENTS); }
+#ifdef HAVE_X86_64_V3
+TARGET_X86_64_V3 static double fit_chunk_v3(FIT_CHUNK_PARAMETERS) { return fit_chunk_any(FIT_CHUNK_ARGUMENTS); }
+#endif
+static double (*fit_chunk_dispatch)(FIT_CHUNK_PARAMETERS) = fit_chunk_baseline;
 
 /* Spec §7: what turns the network's output into the rendition. */
 typedef struct {
@@ -540,9 +555,8 @@ INLINE void decode_rows_impl(const int W, const Network *net, const DecodeEquati
     }
 }
 
-MULTIVERSION
-static void decode_rows_dispatch(int W, const Network *net, const DecodeEquations *eq, const uint8_t *code,
-                                 int64_t width, int64_t y0, int64_t y1, float *pq_out, float *linear_out) {
+INLINE void decode_rows_any(int W, const Network *net, const DecodeEquations *eq, const uint8_t *code,
+                            int64_t width, int64_t y0, int64_t y1, float *pq_out, float *linear_out) {
     switch (W) {
     case 8: decode_rows_impl(8, net, eq, code, width, y0, y1, pq_out, linear_out); break;
     case 16: decode_rows_impl(16, net, eq, code, width, y0, y1, pq_out, linear_out); break;
@@ -550,6 +564,35 @@ static void decode_rows_dispatch(int W, const Network *net, const DecodeEquation
     case 64: decode_rows_impl(64, net, eq, code, width, y0, y1, pq_out, linear_out); break;
     default: decode_rows_impl(128, net, eq, code, width, y0, y1, pq_out, linear_out); break;
     }
+}
+
+#define DECODE_ROWS_PARAMETERS                                                                           \
+    int W, const Network *net, const DecodeEquations *eq, const uint8_t *code, int64_t width, int64_t y0, \
+        int64_t y1, float *pq_out, float *linear_out
+#define DECODE_ROWS_ARGUMENTS W, net, eq, code, width, y0, y1, pq_out, linear_out
+
+static void decode_rows_baseline(DECODE_ROWS_PARAMETERS) { decode_rows_any(DECODE_ROWS_ARGUMENTS); }
+#ifdef HAVE_X86_64_V3
+TARGET_X86_64_V3 static void decode_rows_v3(DECODE_ROWS_PARAMETERS) { decode_rows_any(DECODE_ROWS_ARGUMENTS); }
+#endif
+static void (*decode_rows_dispatch)(DECODE_ROWS_PARAMETERS) = decode_rows_baseline;
+
+/* ---------------------------------------------------------------- choosing a build */
+
+/* "x86-64-v3" when this CPU runs the AVX2+FMA build and GAINMAP_KERNEL does not ask for the
+ * baseline; "baseline" otherwise. Sets the dispatch pointers accordingly. */
+static const char *choose_variant(void) {
+    const char *requested = getenv("GAINMAP_KERNEL");
+    if (requested != NULL && strcmp(requested, "baseline") == 0) return "baseline";
+#ifdef HAVE_X86_64_V3
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        fit_chunk_dispatch = fit_chunk_v3;
+        decode_rows_dispatch = decode_rows_v3;
+        return "x86-64-v3";
+    }
+#endif
+    return "baseline";
 }
 
 /* ---------------------------------------------------------------- sampling */
@@ -919,4 +962,11 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_kernels", "Fused CPU kernels (see _kernels.c).", -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels(void) {
+    PyObject *self = PyModule_Create(&module);
+    if (self != NULL && PyModule_AddStringConstant(self, "variant", choose_variant()) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return self;
+}

@@ -7,7 +7,8 @@ canonical graph (spec §6.3) and the decode equations (spec §7) to float32 roun
 ``runtime.py`` falls back to ONNX Runtime and ``fitting.py`` to torch when the extension was not
 built (no C compiler at install time).
 
-Threads: one per CPU by default; set ``GAINMAP_THREADS`` to use fewer.
+Threads: one per CPU by default; set ``GAINMAP_THREADS`` to use fewer. Builds: the AVX2+FMA one
+where the CPU has it; set ``GAINMAP_KERNEL=baseline`` to run the baseline build instead.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ except ImportError:  # pragma: no cover - exercised only where the extension cou
 def available() -> bool:
     """Whether the C extension was built and imported."""
     return _kernels is not None
+
+
+def variant() -> str | None:
+    """Which build of the kernels runs: ``"x86-64-v3"`` (AVX2+FMA), ``"baseline"``, or None without them.
+
+    The module picks the AVX2+FMA build where the CPU has it, unless ``GAINMAP_KERNEL=baseline``
+    is set when it loads.
+    """
+    return None if _kernels is None else str(_kernels.variant)
 
 
 def thread_count() -> int:

@@ -4,6 +4,11 @@ What they compute is checked against torch (tests/test_fitting.py) and ONNX Runt
 numpy equations (tests/test_runtime.py).
 """
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -91,8 +96,46 @@ def test_decode_checks_its_arrays():
 
 
 def test_thread_count_follows_the_environment(monkeypatch):
+    monkeypatch.delenv("GAINMAP_THREADS", raising=False)
+    default = native.thread_count()
     monkeypatch.setenv("GAINMAP_THREADS", "3")
     assert native.thread_count() == 3
     for ignored in ("0", "-2", "many", ""):
         monkeypatch.setenv("GAINMAP_THREADS", ignored)
-        assert native.thread_count() >= 1
+        assert native.thread_count() == default
+
+
+# Decodes and one fitting step's loss and gradients with whichever build the module picked; run
+# in a child process so that GAINMAP_KERNEL is read when the module loads.
+_BUILD_PROBE = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from test_native import _image, _tables
+from gainmap_format import native
+tables = _tables(width=16, height=5, columns=7)
+code, target = _image()
+constants = native.DecodeConstants(np.linspace(0, 0.01, 256), np.eye(3), 0.7, 0.1, 1.0, 1 / 64, True, 1e4)
+pq, absolute = native.decode(tables, constants, code.reshape(5, 7, 3))
+loss, gradients = native.fit_gradients(tables, 5, 0, 64, code, target, 7)
+np.savez(sys.argv[1], variant=native.variant(), pq=pq, absolute=absolute, loss=loss, W2=gradients.W2)
+"""
+
+
+def _probe_build(tmp_path, environment):
+    output = tmp_path / f"{environment.get('GAINMAP_KERNEL', 'auto')}.npz"
+    inherited = {name: value for name, value in os.environ.items() if name != "GAINMAP_KERNEL"}
+    env = {**inherited, **environment}
+    subprocess.run([sys.executable, "-c", _BUILD_PROBE, str(output), str(Path(__file__).parent)], check=True, env=env)
+    return np.load(output)
+
+
+def test_baseline_build_can_be_forced_and_agrees_with_the_default(tmp_path):
+    baseline = _probe_build(tmp_path, {"GAINMAP_KERNEL": "baseline"})
+    default = _probe_build(tmp_path, {})
+    assert str(baseline["variant"]) == "baseline"
+    assert str(default["variant"]) in ("baseline", "x86-64-v3")
+    # The builds differ in FMA contraction and vector width only: float32 rounding, not results.
+    for name in ("pq", "absolute", "W2"):
+        np.testing.assert_allclose(baseline[name], default[name], rtol=1e-4, atol=1e-6)
+    assert float(baseline["loss"]) == pytest.approx(float(default["loss"]), rel=1e-5)
