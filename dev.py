@@ -2,7 +2,7 @@
 """Set up a virtual environment and run the project's jobs; needs nothing but Python 3.10+.
 
     python3 dev.py demo    encode a generated HDR scene, decode it, print quality and size
-    python3 dev.py test    lint and run the test suite (twice: see OTHER_MACHINES)
+    python3 dev.py test    lint, type-check and run the test suite (twice: see OTHER_MACHINES)
 
 The first run creates .venv/ and installs the project with its train and test extras. torch
 is installed first, pinned, because an unpinned torch pulls gigabytes of CUDA packages.
@@ -64,6 +64,7 @@ def main(argv: list[str]) -> int:
             _run(python, "-m", "gainmap_format.cli", "demo", *extra)
         else:
             _run(python, "-m", "ruff", "check", ".")
+            _run(python, "-m", "mypy")
             _run(python, "-m", "pytest", *extra)
             _run(python, "-m", "pytest", *extra, env=OTHER_MACHINES)
     except subprocess.CalledProcessError as exc:

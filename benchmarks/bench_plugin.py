@@ -93,7 +93,7 @@ def wrapper_overhead(data: bytes, number: int = 5000) -> float:
 
 def our_file(width: int, height: int) -> bytes:
     scene = hdr_scene(height, width, seed=0)
-    options = codec.EncodeOptions(iterations=2, batch_size=4096, seed=0)
+    options = codec.EncodeOptions(fit=codec.FitOptions(iterations=2, batch_size=4096, seed=0))
     return codec.encode(scene, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, options=options).jpeg
 
 

@@ -24,11 +24,11 @@ import numpy as np
 from PIL import Image
 
 from gainmap_format import codec
-from gainmap_format.baselines import traditional_map
 from gainmap_format.colour import PRIMARIES
+from gainmap_format.evaluation.baselines import traditional_map
 from gainmap_format.evaluation.inputs import master_hdr
+from gainmap_format.evaluation.metrics import pq_psnr
 from gainmap_format.hdrio import read_hdr
-from gainmap_format.metrics import pq_psnr
 from gainmap_format.residual import hdr_to_pq, sdr_to_pq
 from gainmap_format.tonemap import default_sdr
 
@@ -50,7 +50,7 @@ def measure(path: Path, iterations: int) -> dict:
     hdr = master(path)
     hdr_pq = hdr_to_pq(hdr, PRIMARIES["bt2020"], 1.0)
     sdr_png = png_bytes(default_sdr(hdr_pq))
-    options = codec.EncodeOptions(iterations=iterations)
+    options = codec.EncodeOptions(fit=codec.FitOptions(iterations=iterations))
     result = codec.encode(hdr, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, sdr=sdr_png, options=options)
     start = time.perf_counter()
     decoded = codec.decode(result.jpeg)

@@ -4,10 +4,15 @@ Seeds are the conformance vectors and, when present, the gain-map JPEGs of ../sh
 input is a seed after a few random mutations: bit flips, interesting bytes, truncation, inserted
 or deleted blocks, swapped, duplicated, dropped or transplanted marker segments, and, through the
 container, changed fields, graphs and weights with the CRC recomputed so that the damage reaches
-the checks behind the checksum. Every input goes to one of the targets:
+the checks behind the checksum. Standard gain-map metadata gets its own mutations: interesting
+integers written into MPF, Exif (maker notes), ISO 21496-1, ICC and frame-header fields wherever
+they sit in the file, and XMP packets that declare odd encodings, carry hostile values or are
+re-encoded in UTF-16 or UTF-32. Every input goes to one of the targets:
 
 - ``decode``: ``gainmap_format.codec.decode``, with or without a display headroom;
 - ``standard``: ``gainmap_format.standard.find_gain_map``, then ``render`` for bases up to 4 MP;
+- ``plugin``: ``Image.open`` with ``pillow_plugin`` on a file that Pillow alone opens, then
+  ``im.hdr`` for bases up to 4 MP; opening must succeed, ``im.hdr`` may raise ``GainmapError``;
 - ``reference``: the conformance suite's independent numpy decoder.
 
 The targets run in a worker process under an address-space limit (``--memory-mb``); the parent
@@ -23,9 +28,11 @@ exception type, the slowest inputs and the worker's peak memory::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import multiprocessing as mp
 import random
+import re
 import struct
 import sys
 import time
@@ -51,6 +58,23 @@ FLOAT_FIELDS = [24, 28, 32, 36, 40, 44]
 
 #: Bases above this many pixels are not rendered by the standard target (it decodes the whole image).
 RENDER_PIXELS = 4 << 20
+
+#: Where binary metadata starts: identifiers of MPF, Exif, ISO 21496-1 and ICC APP segments, and
+#: the SOF0 and SOF2 frame-header markers.
+METADATA_MARKS = re.compile(rb"MPF\x00|Exif\x00\x00|urn:iso:std:iso:ts:21496:-1\x00|ICC_PROFILE\x00|\xff[\xc0\xc2]")
+
+#: Encoding names an XML declaration may give: ones expat cannot use, unknown ones, the right one.
+DECLARED_ENCODINGS = (b"utf-32", b"shift_jis", b"x-bogus", b"UTF-16", b"ebcdic", b"ISO-8859-1", b"UTF-8", b"")
+
+#: XMP values that Python's float() and int() take or choke on.
+HOSTILE_VALUES = (b"NaN", b"inf", b"1e999", b"1e-300", b"2_0", "\u0662".encode(), b"0x10", b"", b"-0", b"1" * 5000,
+                  b"\xff\xfe", b"&amp;", b"<")
+
+#: Codecs an XMP packet may be re-encoded in, and whether a byte-order mark goes first.
+XMP_RECODINGS = (("utf-16-le", True), ("utf-16-be", False), ("utf-32-le", False), ("utf-32-be", True))
+
+#: The APP1 identifier of an XMP packet.
+XMP_IDENTIFIER = b"http://ns.adobe.com/xap/1.0/\x00"
 
 
 # ---- JPEG and container surgery, independent of the code under test ----
@@ -215,10 +239,57 @@ class Mutator:
             out = out[:-4] + self.rng.randbytes(self.rng.choice((1, 8, 100))) + out[-4:]
         return with_container(others, fix_crc(bytes(out)), rest)
 
+    def _metadata_field(self, data: bytes) -> bytes | None:
+        """An interesting integer in the first 64 bytes after a metadata identifier or frame marker."""
+        marks = [m.end() for m in METADATA_MARKS.finditer(data)]
+        if not marks:
+            return None
+        size = self.rng.choice((1, 2, 4))
+        at = min(self.rng.choice(marks) + self.rng.randrange(64), max(0, len(data) - size))
+        value = self.rng.choice(INTERESTING_U32 + (0x7FFF, 0x8000, 0xFFFF)) & ((1 << (8 * size)) - 1)
+        return data[:at] + value.to_bytes(size, self.rng.choice(("big", "little"))) + data[at + size :]
+
+    def _xmp(self, data: bytes) -> bytes | None:
+        """An odd encoding declaration, a hostile attribute value, or a packet in UTF-16 or UTF-32."""
+        action = self.rng.choice(("declaration", "value", "value", "recode"))
+        if action == "declaration":
+            declaration = b'<?xml version="1.0" encoding="%s"?>' % self.rng.choice(DECLARED_ENCODINGS)
+            headers = [m for m in re.finditer(rb"<\?xpacket begin=[^>]*\?>", data) if len(m[0]) >= len(declaration)]
+            if headers:  # same length, so that MPF offsets still hold
+                header = self.rng.choice(headers)
+                return data[: header.start()] + declaration.ljust(len(header[0])) + data[header.end() :]
+            at = data.find(b"<x:xmpmeta")
+            return None if at < 0 else data[:at] + declaration + data[at:]
+        if action == "value":
+            values = list(re.finditer(rb'="([^"<>]{0,40})"', data))
+            if not values:
+                return None
+            spot = self.rng.choice(values)
+            return data[: spot.start(1)] + self.rng.choice(HOSTILE_VALUES) + data[spot.end(1) :]
+        return self._recode_xmp(data)
+
+    def _recode_xmp(self, data: bytes) -> bytes | None:
+        """The primary's first XMP packet re-encoded in UTF-16 or UTF-32, when it still fits a segment."""
+        parts = split_segments(data)
+        if parts is None:
+            return None
+        segments, rest = parts
+        for index, segment in enumerate(segments):
+            if segment[1] == 0xE1 and segment[4:].startswith(XMP_IDENTIFIER):
+                codec, bom = self.rng.choice(XMP_RECODINGS)
+                text = segment[4 + len(XMP_IDENTIFIER) :].decode("utf-8", "replace")
+                payload = XMP_IDENTIFIER + (("\ufeff" if bom else "") + text).encode(codec)
+                if len(payload) > 65_533:
+                    return None
+                segments[index] = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+                return join_segments(segments, rest)
+        return None
+
     MUTATIONS: list[tuple[str, Callable[[Mutator, bytes], bytes | None]]] = [
         ("flip", _flip), ("interesting", _interesting), ("truncate", _truncate), ("insert", _insert),
         ("delete", _delete), ("segments", _segments), ("container", _container), ("container", _container),
-        ("container", _container),
+        ("container", _container), ("metadata-field", _metadata_field), ("metadata-field", _metadata_field),
+        ("xmp", _xmp), ("xmp", _xmp),
     ]
 
 
@@ -245,6 +316,33 @@ def _target_standard(data: bytes, headroom: float | None) -> str:
     return "rendered"
 
 
+def _target_plugin(data: bytes, headroom: float | None) -> str:
+    import numpy as np
+    from PIL import Image
+
+    import pillow_plugin
+
+    pillow_plugin.unregister()
+    try:
+        Image.open(io.BytesIO(data)).close()
+    except Exception:
+        return "Pillow refuses it"
+    finally:
+        pillow_plugin.register()
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Exception as exc:  # even a GainmapError: what Pillow opens, the plugin must open
+        raise AssertionError(f"Pillow alone opens the file; with the plugin Image.open raised {exc!r}") from exc
+    hdr = getattr(image, "hdr", None)
+    if hdr is None:
+        return "opened, no gain map"
+    if image.size[0] * image.size[1] > RENDER_PIXELS:
+        return "opened (not rendered: large base)"
+    pixels = np.asarray(hdr if headroom is None else hdr.render(display_headroom=headroom))
+    assert pixels.shape == (image.size[1], image.size[0], 3), pixels.shape
+    return "opened, rendered"
+
+
 def _target_reference(data: bytes, headroom: float | None) -> str:
     sys.path.insert(0, str(ROOT))
     from conformance import reference_decoder
@@ -253,7 +351,8 @@ def _target_reference(data: bytes, headroom: float | None) -> str:
     return "decoded"
 
 
-TARGETS = {"decode": _target_decode, "standard": _target_standard, "reference": _target_reference}
+TARGETS = {"decode": _target_decode, "standard": _target_standard, "plugin": _target_plugin,
+           "reference": _target_reference}
 
 
 def _documented(target: str) -> tuple[type[BaseException], ...]:
@@ -374,7 +473,8 @@ def campaign_step(rng: random.Random, seeds: list[tuple[str, bytes]], mutator: M
     seed_name, seed = rng.choice(seeds)
     data, mutations = mutator.mutate(seed)
     large = seed_name.startswith("shared/")
-    target = rng.choice(("standard", "decode") if large else ("decode", "decode", "reference", "standard"))
+    target = rng.choice(("standard", "plugin", "decode") if large else ("decode", "decode", "reference", "standard",
+                                                                         "plugin"))
     headroom = rng.choice((None, None, 0.0, 1.0, 3.5, -2.0, 100.0))
     outcome, detail, documented, seconds, peak = pool.run(target, data, headroom, args.timeout)
     campaign.tried += 1

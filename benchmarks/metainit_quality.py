@@ -23,7 +23,7 @@ from codec_quality import DATA, benchmark_files, master, png_bytes
 
 from gainmap_format import codec, initweights
 from gainmap_format.colour import PRIMARIES
-from gainmap_format.metrics import pq_psnr
+from gainmap_format.evaluation.metrics import pq_psnr
 from gainmap_format.residual import hdr_to_pq
 from gainmap_format.tonemap import default_sdr
 
@@ -47,10 +47,11 @@ def measure(path: Path, args: argparse.Namespace) -> dict:
     row = {"image": path.name, "pixels": hdr.shape[0] * hdr.shape[1]}
     for init in INITS:
         for steps in args.steps:
-            options = codec.EncodeOptions(
-                residual=args.residual, hidden_width=args.hidden, activation=args.activation, iterations=steps,
-                seed=args.seed, device=args.device, init=init,
+            fit = codec.FitOptions(
+                hidden_width=args.hidden, activation=args.activation, iterations=steps, seed=args.seed,
+                device=args.device,
             )
+            options = codec.EncodeOptions(residual=args.residual, init=init, fit=fit)
             result = codec.encode(
                 hdr, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, sdr=sdr_png, options=options
             )

@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GainmapError as exc:
         print(f"gainmap_decode: {type(exc).__name__}: {exc}", file=sys.stderr)
         return exit_status(exc)
+    assert decoded.pq is not None  # decode keeps the PQ values unless told with_pq=False
     with atomic_output(args.output) as temporary, open(temporary, "wb") as stream:
         np.save(stream, decoded.pq.astype(np.float32))
     return EXIT_OK

@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -41,7 +42,7 @@ EXIT_NO_GAINMAP = 3
 EXIT_UNSUPPORTED_VERSION = 4
 
 #: The format version this decoder implements, coded as (major << 8) | minor (§5).
-READER_VERSION = 0x0100
+READER_VERSION = 0x0200
 
 #: §3.1: segment identifier; §4.1: container magic.
 SEGMENT_IDENTIFIER = b"GainMLP\x00"
@@ -51,7 +52,16 @@ MAGIC = b"GMLP"
 MAX_CONTAINER_BYTES = 1_052_672
 MAX_GRAPH_BYTES = 1_048_576
 MAX_SIDE = 65_535
-MAX_HEADROOM = 64.0
+MAX_HEADROOM = 14.0
+
+#: §4.6 Table 7: the inclusive range of each f32 field, with the requirement that bounds it.
+RANGES = {
+    "input_range": ("CON-37", 2.0**-20, 1.0),
+    "residual_mean": ("CON-38", -(2.0**16), 2.0**16),
+    "residual_range": ("CON-39", 2.0**-20, 2.0**17),
+    "epsilon": ("CON-40", 2.0**-10, 0.5),
+    "sdr_white": ("CON-41", 1.0, 10_000.0),
+}
 
 #: [DEC-7]: this decoder's own image size limit, the same as the reference library's.
 MAX_PIXELS = 1 << 27
@@ -123,7 +133,7 @@ def split_at_sos(data: bytes) -> tuple[list[Segment], int]:
     """The marker segments before the first SOS, and the offset of that SOS marker ([DEC-1])."""
     if data[:3] != b"\xff\xd8\xff":
         raise RejectedError("[DEC-1] the file does not start with FF D8 FF")
-    segments = []
+    segments: list[Segment] = []
     pos = 2
     while True:
         if pos >= len(data) or data[pos] != 0xFF:
@@ -161,7 +171,7 @@ def reassemble(segments: Sequence[Segment]) -> bytes:
     if not ours:
         raise NoGainMapError("[CAR-9] the file carries no GainMLP gain map")
     chunks: dict[int, bytes] = {}
-    count = None
+    count = 0  # until the first segment gives its count, which [CAR-11] keeps above 0
     total = 0
     for segment in ours:
         where = f"GainMLP segment at offset {segment.offset}"
@@ -174,7 +184,7 @@ def reassemble(segments: Sequence[Segment]) -> bytes:
             raise RejectedError(f"[CAR-12] {where} has sequence 0")
         if sequence > seg_count:
             raise RejectedError(f"[CAR-13] {where} has sequence {sequence} above count {seg_count}")
-        if count is not None and seg_count != count:
+        if count and seg_count != count:
             raise RejectedError(f"[CAR-14] {where} has count {seg_count}, an earlier one {count}")
         if sequence in chunks:
             raise RejectedError(f"[CAR-15] {where} repeats sequence {sequence}")
@@ -226,9 +236,11 @@ def check_crc(body: bytes, stored: int) -> None:
 
 
 def check_version(minimum: int) -> None:
-    """§5: [VER-6] no version below 1.0; [VER-3] nothing newer than this reader."""
+    """§5: [VER-6] no version below 1.0; [VER-14] no 1.x after 1.0; [VER-3] nothing newer than this reader."""
     if minimum >> 8 == 0:
         raise RejectedError(f"[VER-6] minimum_version {minimum >> 8}.{minimum & 0xFF} does not exist")
+    if minimum >> 8 == 1 and minimum & 0xFF:
+        raise UnsupportedVersionError(f"[VER-14] minimum_version 1.{minimum & 0xFF}: no version after 1.0 but 2.0")
     if minimum > READER_VERSION:
         raise UnsupportedVersionError(f"[VER-3] the container needs format version {minimum >> 8}.{minimum & 0xFF}")
 
@@ -278,10 +290,10 @@ def _header(fields: tuple) -> Header:
 
 
 def check_values(h: Header, frequencies: int) -> None:
-    """§4.6 value checks [CON-18], [CON-22] to [CON-30], [CON-36]."""
+    """§4.6 value checks [CON-18], [CON-22] to [CON-28], [CON-30], [CON-37] to [CON-42]."""
     checks = (
         (h.alternate_headroom >= h.base_headroom, "CON-18", "H_alt is below H_base"),
-        (max(h.base_headroom, h.alternate_headroom) <= MAX_HEADROOM, "CON-36", "a headroom is above 64"),
+        (max(h.base_headroom, h.alternate_headroom) <= MAX_HEADROOM, "CON-42", "a headroom is above 14"),
         (h.hidden_width in HIDDEN_WIDTHS, "CON-22", f"hidden_width {h.hidden_width}"),
         (frequencies == FREQUENCIES, "CON-23", f"frequencies {frequencies}"),
         (1 <= h.width <= MAX_SIDE and 1 <= h.height <= MAX_SIDE, "CON-24", f"size {h.width}x{h.height}"),
@@ -290,8 +302,9 @@ def check_values(h: Header, frequencies: int) -> None:
          "CON-26", "a range, epsilon or SDR white is not finite and positive"),
         (0.0 <= h.input_mean <= 1.0, "CON-27", f"input_mean {h.input_mean}"),
         (h.input_range <= 1.0, "CON-28", f"input_range {h.input_range}"),
-        (h.epsilon < 1.0, "CON-29", f"epsilon {h.epsilon}"),
         (h.sdr_white <= 10_000.0, "CON-30", f"sdr_white_luminance {h.sdr_white}"),
+        *((low <= getattr(h, name) <= high, requirement, f"{name} {getattr(h, name)!r} outside [{low:g}, {high:g}]")
+          for name, (requirement, low, high) in RANGES.items()),
     )
     for passed, requirement, reason in checks:
         if not passed:
@@ -321,13 +334,14 @@ def _signed(value: int) -> int:
 
 def wire_fields(data: bytes) -> list[tuple[int, int, int | bytes]]:
     """Split a protobuf message into (field number, wire type, value) in wire order."""
-    fields = []
+    fields: list[tuple[int, int, int | bytes]] = []
     pos = 0
     while pos < len(data):
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
         if number == 0 or number >= 1 << 29:
             raise RejectedError(f"[GRA-4] protobuf field number {number}")
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(data, pos)
         elif wire == 2:
@@ -399,20 +413,20 @@ def read_message(data: bytes, kind: str) -> dict:
         name, field_kind = schema[number]
         expected_wire = 0 if field_kind in ("int", "ints", "freeint") else 2
         if field_kind == "ints" and wire == 2:
-            out.setdefault(name, []).extend(_packed(value))
+            out.setdefault(name, []).extend(_packed(cast(bytes, value)))
             continue
         if wire != expected_wire:
             raise RejectedError(f"[GRA-4] field {name} of {kind} has wire type {wire}")
         if field_kind in ("free", "freeint"):
             continue
         if field_kind in ("int", "str"):
-            out[name] = _signed(value) if field_kind == "int" else value
+            out[name] = _signed(cast(int, value)) if field_kind == "int" else value
         elif field_kind in ("ints", "strs"):
-            out.setdefault(name, []).append(_signed(value) if field_kind == "ints" else value)
+            out.setdefault(name, []).append(_signed(cast(int, value)) if field_kind == "ints" else value)
         elif field_kind.startswith("*"):
-            out.setdefault(name, []).append(read_message(value, field_kind[1:]))
+            out.setdefault(name, []).append(read_message(cast(bytes, value), field_kind[1:]))
         else:
-            merged.setdefault(name, []).append(value)
+            merged.setdefault(name, []).append(cast(bytes, value))
     for name, parts in merged.items():
         out[name] = read_message(b"".join(parts), schema_kind(kind, name))
     return out
@@ -482,7 +496,7 @@ def constants(width: int) -> dict[str, list[int]]:
     return {"n": [768, width], "o": [0, 256, 512], "a2": [2], "a1": [1]}
 
 
-_DTYPES = {FLOAT: np.dtype("<f4"), INT32: np.dtype("<i4"), INT64: np.dtype("<i8")}
+_DTYPES: dict[int, np.dtype[Any]] = {FLOAT: np.dtype("<f4"), INT32: np.dtype("<i4"), INT64: np.dtype("<i8")}
 
 
 def check_graph(graph: bytes, activation: int, width: int) -> dict[str, np.ndarray]:
@@ -642,7 +656,7 @@ def evaluate(params: dict[str, np.ndarray], header: Header, code: np.ndarray) ->
     cols = encode(coordinates(header.width)) @ params["Wx"]
     out = np.empty(code.shape, dtype=np.float32)
     strip = max(1, STRIP_VALUES // (header.width * header.hidden_width))
-    with np.errstate(all="ignore"):  # a crafted file may overflow binary32 ([RES-8])
+    with np.errstate(all="ignore"):  # a crafted file may overflow binary32 ([RES-20])
         for top in range(0, header.height, strip):
             block = code[top : top + strip]
             a1 = tables[0][block[..., 0]] + tables[1][block[..., 1]] + tables[2][block[..., 2]]
@@ -691,7 +705,7 @@ def display_weight(header: Header, display_headroom: float | None) -> float:
 
 
 def reconstruct(z: np.ndarray, s: np.ndarray, header: Header, weight: float) -> np.ndarray:
-    """§7.3 to §7.5: denormalise, weight, apply the residual, clip; NaN becomes 0 ([RES-8])."""
+    """§7.3 to §7.5: denormalise, weight, apply the residual, clip; NaN becomes 0 ([RES-20])."""
     with np.errstate(all="ignore"):
         f = z.astype(np.float64) * (header.residual_range / 2.0) + header.residual_mean  # [RES-10]
         e = header.epsilon

@@ -410,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = list(pool.map(lambda item: run_case(*item, options), cases))
+        results = list(pool.map(lambda item: run_case(item[0], item[1], options), cases))
     seconds = time.perf_counter() - start
     summary = summarise(results)
     report = text_report(results, options, summary, seconds)

@@ -1,15 +1,34 @@
 """HDR photos as ordinary JPEGs whose gain map is a tiny neural network (Gain-MLP / Gamma-MLP).
 
-The public API:
+A file is an SDR JPEG that every viewer shows, plus a small network (about 10 KB of ONNX weights
+in APP15 segments) that maps each SDR pixel and its position to the HDR. The data flow, one
+module per step:
 
-- :func:`encode`, :func:`encode_file`: HDR in, one JPEG out.
-- :func:`decode`, :func:`decode_file`: a gain-map JPEG in, HDR out.
-- :func:`read_container`: what a file holds, without decoding it.
-- the exceptions of :mod:`gainmap_format.errors`, all subclasses of :class:`GainmapError`.
-- :class:`MissingInitWarning`: encoding asked for the shipped initialisation, but none ships.
+Encoding (``encode``, ``encode_file``; fitting needs the ``train`` extra, torch):
 
-Decoding needs numpy, Pillow, onnx, onnxruntime and construct; encoding also needs torch
-(the ``train`` extra), which is imported only when ``encode`` runs.
+1. :mod:`.hdrio` reads the HDR (OpenEXR, Radiance); :mod:`.colour` moves it to BT.2020 PQ.
+2. :mod:`.tonemap` makes the default SDR base, unless the caller gives one; :mod:`.codec`
+   encodes it as the base JPEG.
+3. :mod:`.residual` computes the map the network learns (gamma or gain) and its normalisation.
+4. :mod:`.fitting` fits the network of :mod:`.network`, on the fused kernels of :mod:`.native`
+   or on torch, from the shipped weights of :mod:`.initweights`.
+5. :mod:`.graph` exports it as the canonical ONNX graph; :mod:`.container` packs graph and
+   metadata (binary layouts in :mod:`.structs`, codes in :mod:`.registries`) and :mod:`.jpeg`
+   inserts the APP15 segments into the base.
+
+Decoding (``decode``, ``decode_file``) runs the same steps back: :mod:`.jpeg` finds the
+segments, :mod:`.container` checks them and :mod:`.graph` checks the graph against the spec's
+contract, and :mod:`.runtime` evaluates the network over the decoded base (the C kernel, or ONNX
+Runtime), turning the map back into HDR. Decoding never imports torch.
+
+Beside the codec: :mod:`.standard` reads and writes the gain-map JPEGs that phones write
+(ISO 21496-1, Ultra HDR, Apple); ``pillow_plugin`` gives both kinds to ``Image.open``;
+:mod:`.cli` is the ``gainmap`` command; :mod:`.metainit` trains the shipped initial weights and
+:mod:`.evaluation` is the benchmark (both offline; the codec imports neither).
+
+The public API: :func:`encode`, :func:`encode_file`, :func:`decode`, :func:`decode_file`,
+:func:`read_container`, their options and results, and the exceptions of :mod:`.errors`, all
+subclasses of :class:`GainmapError`.
 """
 
 from __future__ import annotations
@@ -24,32 +43,40 @@ from .codec import (
     encode_file,
     read_container,
 )
+from .colour import PRIMARIES
 from .container import FORMAT_VERSION, Container, GainMapMetadata
 from .errors import (
     ContainerError,
     GainmapError,
     GraphContractError,
     InputError,
+    InputRepairWarning,
     JpegError,
     NoGainMapError,
     StandardGainMapError,
     UnsupportedVersionError,
 )
 from .initweights import MissingInitWarning
+from .options import FitOptions
+from .runtime import Engine
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FORMAT_VERSION",
+    "PRIMARIES",
     "Container",
     "ContainerError",
     "DecodedImage",
     "EncodeOptions",
     "EncodeResult",
+    "Engine",
+    "FitOptions",
     "GainMapMetadata",
     "GainmapError",
     "GraphContractError",
     "InputError",
+    "InputRepairWarning",
     "JpegError",
     "MissingInitWarning",
     "NoGainMapError",

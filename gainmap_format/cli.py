@@ -1,48 +1,149 @@
 """The ``gainmap`` command: encode, decode, info, demo, meta-init and bench, each a thin layer over the API.
 
-Exit status: 0 on success, 1 when the library rejects an input (the message says why and
-where), 2 for wrong command-line arguments.
+Every argument and output path is checked before any work starts. Output files are written to a
+temporary file that is renamed over the target, so a failure or Ctrl-C leaves no half-written
+file and never damages an existing one. Errors print one line, ``gainmap: FILE: what is wrong``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from . import codec
+import numpy as np
+
+from . import codec, jpeg
+from .atomic import check_target, write_bytes
 from .colour import PRIMARIES
-from .container import ACTIVATION_CODES, HIDDEN_WIDTHS, RESIDUAL_CODES, TRANSFER_CODES, GainMapMetadata
-from .errors import GainmapError, NoGainMapError
+from .container import GainMapMetadata
+from .errors import GainmapError, InputError, NoGainMapError
+from .options import MAX_SEED
+from .registries import ACTIVATION_CODES, HIDDEN_WIDTHS, RESIDUAL_CODES, TRANSFER_CODES
 from .standard import StandardGainMap, find_gain_map
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+EXIT_STATUS = """\
+exit status:
+  0    success
+  1    an input was rejected, or a file could not be read or written: the message names the
+       file and says what is wrong (gainmap: FILE: message)
+  2    wrong arguments, found before any work: an unknown option or value, an input that is
+       not a file, an output in a missing folder, naming a folder or one of the inputs, or
+       whose extension is not that of what the command writes
+  130  interrupted (Ctrl-C); no partly written file is left behind
+"""
+
+_JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
+class _UsageError(Exception):
+    """A wrong argument found after parsing; reported the way argparse reports its own (exit 2)."""
+
+
+class _FileError(Exception):
+    """A library or I/O error while working on one file; reported as ``gainmap: FILE: message``."""
+
+    def __init__(self, path: Path, error: GainmapError | OSError) -> None:
+        """Keep the file and the error raised while working on it."""
+        super().__init__(path, error)
+        self.path = path
+        self.error = error
+
+    def __str__(self) -> str:
+        """The message, starting with the file unless it already does."""
+        error = self.error
+        text = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        return text if text.startswith(f"{self.path}: ") else f"{self.path}: {text}"
+
+
+@contextmanager
+def _working_on(path: Path) -> Iterator[None]:
+    """Report a library or I/O error raised inside as one about ``path``."""
+    try:
+        yield
+    except (GainmapError, OSError) as exc:
+        raise _FileError(path, exc) from exc
+
+
+@contextmanager
+def _arguments() -> Iterator[None]:
+    """Report the library's InputError on options made from the arguments as a usage error."""
+    try:
+        yield
+    except InputError as exc:
+        raise _UsageError(str(exc)) from exc
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        raise _UsageError(f"{path}: does not exist")
+    if not path.is_file():
+        raise _UsageError(f"{path}: not a file")
+
+
+def _check_output(path: Path, suffixes: Sequence[str], writes: str, inputs: Sequence[Path] = ()) -> None:
+    """Refuse an output that cannot be written, is not named for what is written, or is an input."""
+    try:
+        check_target(path)
+    except OSError as exc:
+        raise _UsageError(f"{path}: {exc.strerror}") from exc
+    if path.suffix.lower() not in suffixes:
+        raise _UsageError(
+            f"{path}: this command writes {writes}; give the output a name ending in {' or '.join(suffixes)}"
+        )
+    for source in inputs:
+        if path.exists() and os.path.samefile(path, source):
+            raise _UsageError(f"{path}: is the input {source}; writing it would replace the input")
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
     return value
 
 
+def _seed(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed {value} is outside 0 to 2**64 - 1 ({MAX_SEED})")
+    return value
+
+
 def _quality(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if not 1 <= value <= 100:
         raise argparse.ArgumentTypeError(f"quality {value} is outside 1-100")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive finite number")
     return value
 
 
@@ -56,17 +157,18 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _add_encode(commands: argparse._SubParsersAction) -> None:
+def _add_encode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("encode", help="encode an HDR image (OpenEXR or Radiance) as a gain-map JPEG")
     parser.add_argument("hdr", type=Path, help="linear HDR input: .exr or .hdr")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output JPEG")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output JPEG (.jpg or .jpeg)")
     parser.add_argument("--sdr", type=Path, help="SDR base: JPEG (kept byte for byte) or PNG (encoded at --quality)")
     parser.add_argument("--residual", choices=list(RESIDUAL_CODES), default="gamma", help="default gamma")
     parser.add_argument("--hidden", type=int, choices=HIDDEN_WIDTHS, default=16, help="hidden width (default 16)")
     parser.add_argument("--activation", choices=list(ACTIVATION_CODES), default="sine", help="default sine")
     parser.add_argument("--iterations", type=_positive_int, default=1000, help="fitting steps (default 1000)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="fitting device")
-    parser.add_argument("--seed", type=int, default=0, help="seed for initialisation and sampling (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="seed for initialisation and sampling, 0 to 2**64-1 (default 0)")
     parser.add_argument(
         "--init", choices=("meta", "random"), default="meta",
         help="start from the shipped meta-initialised weights (default) or from random ones",
@@ -83,27 +185,27 @@ def _add_encode(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
-def _add_decode(commands: argparse._SubParsersAction) -> None:
+def _add_decode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("decode", help="decode a gain-map JPEG to a linear OpenEXR file")
     parser.add_argument("input", type=Path, help="gain-map JPEG")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output .exr (BT.2020, cd/m²)")
     parser.add_argument("--half", action="store_true", help="write 16-bit half floats instead of 32-bit")
 
 
-def _add_info(commands: argparse._SubParsersAction) -> None:
+def _add_info(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("info", help="say what a JPEG holds")
     parser.add_argument("input", type=Path, help="a JPEG")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _add_demo(commands: argparse._SubParsersAction) -> None:
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("demo", help="encode and decode a generated HDR scene; print quality and size")
     parser.add_argument("--size", type=_size, default=(768, 512), help="scene size WxH (default 768x512)")
     parser.add_argument("--iterations", type=_positive_int, default=1000, help="fitting steps (default 1000)")
-    parser.add_argument("-o", "--output", type=Path, help="also write the JPEG here")
+    parser.add_argument("-o", "--output", type=Path, help="also write the JPEG here (.jpg or .jpeg)")
 
 
-def _add_meta_init(commands: argparse._SubParsersAction) -> None:
+def _add_meta_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "meta-init", help="learn initial weights from chromatic noise (written with a JSON record of how)"
     )
@@ -122,15 +224,18 @@ def _add_meta_init(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--inner-steps", type=_positive_int, default=100, help="reptile: steps per round (default 100)")
     parser.add_argument("--step-size", type=_positive_float, default=0.1,
                         help="reptile: fraction of the way toward each round's fit, at most 1 (default 0.1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for noise, initialisation and sampling (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="seed for noise, initialisation and sampling, 0 to 2**64-1 (default 0)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="fitting device")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
-def _choice_list(allowed: Sequence[str], convert: Callable[[str], object] = str) -> Callable[[str], list]:
+def _choice_list(
+    allowed: Sequence[str], convert: Callable[[str], object] = str
+) -> Callable[[str], list[object]]:
     """An argument type for a comma-separated list of values from ``allowed``."""
 
-    def parse(text: str) -> list:
+    def parse(text: str) -> list[object]:
         values = [part.strip() for part in text.split(",") if part.strip()]
         unknown = [v for v in values if v not in allowed]
         if not values or unknown:
@@ -156,7 +261,7 @@ def _byte_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _add_bench(commands: argparse._SubParsersAction) -> None:
+def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .evaluation.options import DEFAULT_BASE_QUALITY, INIT_NAMES, METHOD_NAMES
 
     parser = commands.add_parser(
@@ -182,7 +287,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
                         help="shrink larger images to this size (default: keep every size)")
     parser.add_argument("--base-quality", type=_quality, default=DEFAULT_BASE_QUALITY,
                         help=f"JPEG quality of the bases encoded here (default {DEFAULT_BASE_QUALITY})")
-    parser.add_argument("--seed", type=int, default=0, help="seed for every fit (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for every fit, 0 to 2**64-1 (default 0)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="fitting device")
     parser.add_argument("--no-vdp", action="store_true", help="leave out ColorVideoVDP even when it is installed")
     parser.add_argument("--keep-files", action="store_true", help="also write every method's file under OUT/files")
@@ -193,7 +298,10 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gainmap`` command."""
-    parser = argparse.ArgumentParser(prog="gainmap", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="gainmap", description=__doc__.splitlines()[0], epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_encode(commands)
     _add_decode(commands)
@@ -201,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_meta_init(commands)
     _add_bench(commands)
+    for command in commands.choices.values():
+        command.epilog = EXIT_STATUS
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        # main() reports wrong arguments found after parsing through the command's own parser.
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -219,32 +332,43 @@ def _progress_bar(total: int, quiet: bool) -> tuple[Callable[[int, int, float], 
 
 
 def _encode_options(args: argparse.Namespace) -> codec.EncodeOptions:
-    return codec.EncodeOptions(
-        residual=args.residual,
-        hidden_width=args.hidden,
-        activation=args.activation,
-        iterations=args.iterations,
-        seed=args.seed,
+    fit = codec.FitOptions(
+        hidden_width=args.hidden, activation=args.activation, iterations=args.iterations, seed=args.seed,
         device=args.device,
-        quality=args.quality,
-        sdr_transfer=args.sdr_transfer,
-        init=args.init,
+    )
+    return codec.EncodeOptions(
+        residual=args.residual, quality=args.quality, sdr_transfer=args.sdr_transfer, init=args.init, fit=fit
     )
 
 
 def _run_encode(args: argparse.Namespace) -> int:
+    from .hdrio import read_hdr
+
+    inputs = [args.hdr] if args.sdr is None else [args.hdr, args.sdr]
+    for path in inputs:
+        _check_input(path)
+    _check_output(args.output, _JPEG_SUFFIXES, "a JPEG", inputs)
+    with _arguments():
+        options = _encode_options(args)
+    with _working_on(args.hdr):
+        image = read_hdr(args.hdr)
     progress, close = _progress_bar(args.iterations, args.quiet)
     try:
-        result = codec.encode_file(
-            args.hdr,
-            args.output,
-            sdr_path=args.sdr,
-            white_luminance=args.white_luminance,
-            options=_encode_options(args),
-            progress=progress,
-        )
+        # The HDR file has passed read_hdr's checks; with --sdr, what encode can still reject
+        # (before it fits) is the SDR file, or its size.
+        with _working_on(args.sdr or args.hdr):
+            result = codec.encode(
+                image.pixels,
+                chromaticities=image.chromaticities,
+                white_luminance=image.white_luminance or args.white_luminance or codec.DEFAULT_WHITE_LUMINANCE,
+                sdr=None if args.sdr is None else args.sdr.read_bytes(),
+                options=options,
+                progress=progress,
+            )
     finally:
         close()
+    with _working_on(args.output):
+        write_bytes(args.output, result.jpeg)
     if not args.quiet:
         print(
             f"wrote {args.output}: {len(result.jpeg)} bytes, gain map {result.metadata_bytes} bytes, "
@@ -254,14 +378,29 @@ def _run_encode(args: argparse.Namespace) -> int:
 
 
 def _run_decode(args: argparse.Namespace) -> int:
-    decoded = codec.decode_file(args.input, args.output, half=args.half)
-    height, width, _ = decoded.pq.shape
-    peak = decoded.metadata.peak_luminance
-    print(f"wrote {args.output}: {width}x{height}, BT.2020 linear cd/m², peak {peak:.0f} cd/m²")
+    from .hdrio import write_exr
+
+    _check_input(args.input)
+    _check_output(args.output, (".exr",), "an OpenEXR file", [args.input])
+    with _working_on(args.input):
+        decoded = codec.decode(args.input, with_pq=False)
+    absolute = decoded.linear("absolute")
+    with _working_on(args.output):
+        write_exr(args.output, absolute, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, half=args.half)
+    height, width, _ = absolute.shape
+    # The maximum of what was written: half floats round it, and rounding keeps the order.
+    peak = float(absolute.max())
+    if args.half:
+        peak = float(np.float16(peak))
+    metadata = decoded.metadata
+    print(
+        f"wrote {args.output}: {width}x{height}, BT.2020 linear cd/m², maximum {peak:.1f} cd/m² "
+        f"(recorded headroom {metadata.alternate_headroom:.2f} stops, {metadata.peak_luminance:.1f} cd/m²)"
+    )
     return EXIT_OK
 
 
-def metadata_summary(metadata: GainMapMetadata, container_bytes: int, graph_bytes: int) -> dict:
+def metadata_summary(metadata: GainMapMetadata, container_bytes: int, graph_bytes: int) -> dict[str, Any]:
     """The facts ``gainmap info`` reports, as a JSON-ready dict."""
     return {
         "gain_map": "gainmlp",
@@ -279,12 +418,12 @@ def metadata_summary(metadata: GainMapMetadata, container_bytes: int, graph_byte
         "height": metadata.height,
         "base": {"transfer": metadata.base_transfer, "primaries": metadata.base_primaries},
         "hdr_headroom_log2": round(metadata.alternate_headroom, 4),
-        "hdr_peak_cd_m2": round(metadata.peak_luminance, 1),
+        "recorded_peak_cd_m2": round(metadata.peak_luminance, 1),
         "sdr_white_cd_m2": metadata.sdr_white_luminance,
     }
 
 
-def standard_summary(gain_map: StandardGainMap) -> dict:
+def standard_summary(gain_map: StandardGainMap) -> dict[str, Any]:
     """The facts ``gainmap info`` reports on a standard gain map, as a JSON-ready dict."""
     metadata = gain_map.metadata
     return {
@@ -299,9 +438,8 @@ def standard_summary(gain_map: StandardGainMap) -> dict:
     }
 
 
-def _run_standard_info(args: argparse.Namespace) -> int:
+def _print_standard_info(args: argparse.Namespace, gain_map: StandardGainMap | None) -> int:
     """Say what a JPEG without a GainMLP gain map holds: a standard gain map, or none."""
-    gain_map = find_gain_map(args.input.read_bytes())
     if gain_map is None:
         if args.json:
             print(json.dumps({"file": str(args.input), "gain_map": None}))
@@ -322,10 +460,15 @@ def _run_standard_info(args: argparse.Namespace) -> int:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    try:
-        container = codec.read_container(args.input)
-    except NoGainMapError:
-        return _run_standard_info(args)
+    _check_input(args.input)
+    with _working_on(args.input):
+        data = args.input.read_bytes()
+        # A file cut short still has whole headers and a container; only its image data tells.
+        jpeg.check_decodable(data, str(args.input))
+        try:
+            container = codec.read_container(data)
+        except NoGainMapError:
+            return _print_standard_info(args, find_gain_map(data))
     summary = metadata_summary(container.metadata, container.size, len(container.graph))
     if args.json:
         print(json.dumps({"file": str(args.input), **summary}, indent=2))
@@ -337,18 +480,21 @@ def _run_info(args: argparse.Namespace) -> int:
     print(f"  container    {summary['container_bytes']} bytes")
     base = summary["base"]
     print(f"  image        {summary['width']}x{summary['height']}, base {base['primaries']} {base['transfer']}")
-    print(f"  headroom     {summary['hdr_headroom_log2']} stops (peak {summary['hdr_peak_cd_m2']} cd/m²)")
+    print(f"  headroom     {summary['hdr_headroom_log2']} stops as recorded ({summary['recorded_peak_cd_m2']} cd/m²; "
+          "the decoded maximum can differ)")
     return EXIT_OK
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from .metrics import pq_psnr
+    from .evaluation.metrics import pq_psnr
     from .residual import hdr_to_pq
     from .scenes import hdr_scene
 
+    if args.output is not None:
+        _check_output(args.output, _JPEG_SUFFIXES, "a JPEG")
     width, height = args.size
     hdr = hdr_scene(height, width)
-    options = codec.EncodeOptions(iterations=args.iterations)
+    options = codec.EncodeOptions(fit=codec.FitOptions(iterations=args.iterations))
     progress, close = _progress_bar(args.iterations, quiet=False)
     start = time.perf_counter()
     try:
@@ -359,12 +505,12 @@ def _run_demo(args: argparse.Namespace) -> int:
     encode_seconds = time.perf_counter() - start
     start = time.perf_counter()
     decoded = codec.decode(result.jpeg)
+    assert decoded.pq is not None
     decode_seconds = time.perf_counter() - start
     psnr = pq_psnr(hdr_to_pq(hdr, PRIMARIES["bt2020"], 1.0), decoded.pq)
-    if args.output:
-        from .atomic import write_bytes
-
-        write_bytes(args.output, result.jpeg)
+    if args.output is not None:
+        with _working_on(args.output):
+            write_bytes(args.output, result.jpeg)
     print(f"scene        {width}x{height} generated HDR, peak {float(hdr.max()):.0f} cd/m²")
     print(f"file         {len(result.jpeg)} bytes JPEG, of which gain map {result.metadata_bytes} bytes")
     print(f"quality      PQ-PSNR {psnr:.2f} dB (decoded HDR against the original)")
@@ -388,12 +534,15 @@ def _run_meta_init(args: argparse.Namespace) -> int:
     from .initweights import INIT_FOLDER, write_initial_weights
     from .metainit import MetaInitOptions, meta_initialise, provenance
 
+    if args.output is not None:
+        _check_output(args.output, (".npz",), "initial weights (.npz, and a .json record beside them)")
     width, height = args.size
-    options = MetaInitOptions(
-        residual=args.residual, activation=args.activation, hidden_width=args.hidden, method=args.method,
-        images=args.images, height=height, width=width, steps=args.steps, inner_steps=args.inner_steps,
-        step_size=args.step_size, seed=args.seed, device=args.device,
-    )
+    with _arguments():
+        options = MetaInitOptions(
+            residual=args.residual, activation=args.activation, hidden_width=args.hidden, method=args.method,
+            images=args.images, height=height, width=width, steps=args.steps, inner_steps=args.inner_steps,
+            step_size=args.step_size, seed=args.seed, device=args.device,
+        )
     output = args.output
     if output is None:
         output = INIT_FOLDER / f"{options.name}.npz"
@@ -404,7 +553,8 @@ def _run_meta_init(args: argparse.Namespace) -> int:
     finally:
         close()
     record = provenance(options, result, _meta_init_command(args, output))
-    record_path = write_initial_weights(output, result.weights, record)
+    with _working_on(output):
+        record_path = write_initial_weights(output, result.weights, record)
     if not args.quiet:
         print(
             f"wrote {output} and {record_path}: {options.method} over {options.images} noise images, "
@@ -416,22 +566,28 @@ def _run_meta_init(args: argparse.Namespace) -> int:
 def _run_bench(args: argparse.Namespace) -> int:
     from .evaluation import BenchOptions, run_bench
 
-    options = BenchOptions(
-        methods=tuple(args.methods),
-        sizes=tuple(args.sizes),
-        widths=tuple(args.widths),
-        activations=tuple(args.activations),
-        residuals=tuple(args.residuals),
-        inits=tuple(args.init),
-        protocols=("paper", "real") if args.protocol == "both" else (args.protocol,),
-        steps=args.steps,
-        max_megapixels=args.max_megapixels,
-        base_quality=args.base_quality,
-        seed=args.seed,
-        device=args.device,
-        vdp=not args.no_vdp,
-        keep_files=args.keep_files,
-    )
+    for path in args.inputs:
+        if not path.exists():
+            raise _UsageError(f"{path}: does not exist")
+    if args.out.exists() and not args.out.is_dir():
+        raise _UsageError(f"{args.out}: not a folder; --out names the report folder")
+    with _arguments():
+        options = BenchOptions(
+            methods=tuple(args.methods),
+            sizes=tuple(args.sizes),
+            widths=tuple(args.widths),
+            activations=tuple(args.activations),
+            residuals=tuple(args.residuals),
+            inits=tuple(args.init),
+            protocols=("paper", "real") if args.protocol == "both" else (args.protocol,),
+            steps=args.steps,
+            max_megapixels=args.max_megapixels,
+            base_quality=args.base_quality,
+            seed=args.seed,
+            device=args.device,
+            vdp=not args.no_vdp,
+            keep_files=args.keep_files,
+        )
     report = run_bench(args.inputs, options, args.out, progress=not args.quiet)
     print(report.table, end="")
     print(f"wrote {', '.join(str(path) for path in report.outputs)}")
@@ -449,13 +605,24 @@ _COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (see :data:`EXIT_STATUS`).
+
+    Raises:
+        SystemExit: with status 2, for wrong arguments (argparse's way of reporting them).
+    """
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except GainmapError as exc:
-        print(f"gainmap: error: {exc}", file=sys.stderr)
-        return EXIT_REJECTED
+    except _UsageError as exc:
+        args.command_parser.error(str(exc))
+    except (_FileError, GainmapError) as exc:
+        print(f"gainmap: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"gainmap: {exc.filename or 'error'}: {exc.strerror or exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("gainmap: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_REJECTED
 
 
 if __name__ == "__main__":

@@ -5,6 +5,12 @@ map, fits the network (torch, imported only here and only when encoding), export
 wraps it in a container and inserts that into the base JPEG without re-encoding it.
 ``decode`` reads the container, checks the graph against the spec's contract, runs it with
 ONNX Runtime over the decoded base and applies the residual.
+
+Limits (README, section Limits): every image is at most :data:`MAX_PIXELS` pixels, checked from
+its header before pixels are decoded; a JPEG is checked whole and with at most
+:data:`~gainmap_format.jpeg.MAX_SCANS` scans before it is decoded; running out of memory is an
+:class:`~gainmap_format.errors.InputError`; an HDR image without a finite positive sample is
+refused.
 """
 
 from __future__ import annotations
@@ -19,21 +25,26 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, JpegImagePlugin
+from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
 from . import container as ctr
+from .adaptation import iso21496_weight
 from .atomic import write_bytes
-from .colour import PRIMARIES, Chromaticities, PrimariesName, TransferName
+from .colour import PRIMARIES, PrimariesLike, resolve_chromaticities
 from .errors import ContainerError, InputError, JpegError, NoGainMapError
 from .graph import build_graph, check_graph
-from .initweights import MissingInitWarning, initial_weights_name, load_initial_weights
-from .jpeg import is_jpeg, parse_jpeg, replace_segments
+from .initweights import load_initial_weights, warn_missing_init
+from .jpeg import check_decodable, is_jpeg, parse_jpeg, replace_segments
+from .limits import MAX_PIXELS as MAX_PIXELS
+from .limits import check_pixel_count, map_rows, memory_guard
 from .network import MlpWeights
+from .options import EncodeOptions as EncodeOptions
+from .options import FitOptions as FitOptions
+from .options import checked_encode_options
 from .residual import (
     EPSILON,
     SDR_WHITE_LUMINANCE,
     Normalisation,
-    display_weight,
     hdr_to_pq,
     pq_to_linear,
     residual_map,
@@ -44,68 +55,8 @@ from .tonemap import default_sdr
 
 Source = bytes | str | os.PathLike[str]
 
-#: Largest base image, in pixels, that encode or decode accepts; checked before allocating.
-MAX_PIXELS = 1 << 27
-
 #: cd/m² of HDR value 1.0 when the HDR file does not say (EXR without whiteLuminance, .hdr).
 DEFAULT_WHITE_LUMINANCE = SDR_WHITE_LUMINANCE
-
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    """Everything ``encode`` can be told; the defaults are the paper's Gamma-MLP.
-
-    Attributes:
-        residual: "gamma" (exponential residual) or "gain" (multiplicative).
-        hidden_width: neurons per hidden layer: 8, 16, 32, 64 or 128.
-        activation: "sine" or "relu".
-        iterations: fitting steps.
-        batch_size: random pixels per step.
-        learning_rate: Adam's learning rate.
-        seed: seeds initialisation and sampling; the same seed gives the same file.
-        device: "auto", "cpu" or "cuda".
-        quality: JPEG quality (1-100) used when this library encodes the base (at 4:4:4). The
-            base's own compression noise is the floor of the HDR's fidelity, so the default is
-            98; 95 gives a base about 40% smaller and an HDR about 2.5 dB worse.
-        sdr_transfer: how the base's code values turn into light ("gamma2.4", "srgb").
-        sdr_primaries: the base's primaries.
-        init: "meta" starts the fit from the shipped meta-initialised weights for this residual,
-            activation and width (random initialisation, with a warning, when none ship);
-            "random" always starts from the seeded random initialisation.
-        fit_method: how fitting evaluates its steps (``fitting.FitOptions.method``): "auto"
-            (the C kernel on the CPU), "native", "tables" or "dense". The fused kernel sums in
-            a thread-dependent order; "tables" gives the same bytes on every run of a machine
-            whatever its thread count.
-    """
-
-    residual: ctr.ResidualKind = "gamma"
-    hidden_width: int = 16
-    activation: ctr.Activation = "sine"
-    iterations: int = 1000
-    batch_size: int = 65536
-    learning_rate: float = 1e-2
-    seed: int = 0
-    device: str = "auto"
-    quality: int = 98
-    sdr_transfer: TransferName = "gamma2.4"
-    sdr_primaries: PrimariesName = "bt709"
-    init: Literal["meta", "random"] = "meta"
-    fit_method: Literal["auto", "native", "tables", "dense"] = "auto"
-
-    def __post_init__(self) -> None:
-        """Reject bad options before any work starts."""
-        if self.residual not in ctr.RESIDUAL_CODES:
-            raise InputError(f"residual {self.residual!r} is not 'gamma' or 'gain'")
-        if not 1 <= self.quality <= 100:
-            raise InputError(f"JPEG quality {self.quality} is outside 1-100")
-        if self.sdr_transfer not in ctr.TRANSFER_CODES:
-            raise InputError(f"SDR transfer {self.sdr_transfer!r} is not one of {list(ctr.TRANSFER_CODES)}")
-        if self.sdr_primaries not in ctr.PRIMARIES_CODES:
-            raise InputError(f"SDR primaries {self.sdr_primaries!r} are not one of {list(ctr.PRIMARIES_CODES)}")
-        if self.init not in ("meta", "random"):
-            raise InputError(f"init {self.init!r} is not 'meta' or 'random'")
-        if self.fit_method not in ("auto", "native", "tables", "dense"):
-            raise InputError(f"fit method {self.fit_method!r} is not 'auto', 'native', 'tables' or 'dense'")
 
 
 @dataclass(frozen=True)
@@ -150,7 +101,8 @@ class DecodedImage:
     @property
     def absolute(self) -> np.ndarray:
         """float32 (H, W, 3), linear BT.2020 in cd/m² (a new array)."""
-        return self.relative * np.float32(self.metadata.sdr_white_luminance)
+        absolute: np.ndarray = self.relative * np.float32(self.metadata.sdr_white_luminance)
+        return absolute
 
     def linear(self, reference: Literal["sdr-white", "absolute"] = "sdr-white") -> np.ndarray:
         """Linear BT.2020 light.
@@ -178,45 +130,70 @@ def _read_source(source: Source) -> bytes:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
 
 
-def decode_base(jpeg: bytes, expected_size: tuple[int, int] | None = None) -> np.ndarray:
+def _source_name(source: Source) -> str:
+    """How messages name ``source``: its path, or "the JPEG" for bytes."""
+    return "the JPEG" if isinstance(source, bytes | bytearray | memoryview) else os.fspath(source)
+
+
+def check_base_size(size: tuple[int, int], made_for: tuple[int, int], where: str) -> None:
+    """Refuse a base image whose size is not the one its gain map was made for.
+
+    The one check of this fault, for :func:`decode` and for the Pillow plugin alike.
+
+    Args:
+        size: (width, height) of the base image, from its frame header.
+        made_for: (width, height) recorded in the container.
+        where: the file or image, for the message.
+
+    Raises:
+        ContainerError: the sizes differ.
+    """
+    if size != made_for:
+        raise ContainerError(
+            f"{where}: the base image is {size[0]}x{size[1]} but the gain map was made for {made_for[0]}x{made_for[1]}"
+        )
+
+
+def decode_base(
+    jpeg: bytes, expected_size: tuple[int, int] | None = None, where: str = "JPEG base image"
+) -> np.ndarray:
     """Decode a JPEG's primary image to 8-bit RGB with Pillow.
+
+    Nothing is decoded until the file has passed :func:`~gainmap_format.jpeg.check_decodable`
+    (whole, at most :data:`~gainmap_format.jpeg.MAX_SCANS` scans) and its frame header's size
+    has been checked.
 
     Args:
         jpeg: the whole file.
         expected_size: (width, height) the container was made for; checked against the frame
             header before any pixel is decoded, so a file cannot make us decode a huge base
             only to reject it.
+        where: the file or image, for messages.
 
     Returns:
         uint8 (H, W, 3).
 
     Raises:
-        JpegError: undecodable, or not greyscale or YCbCr. InputError: too large.
+        JpegError: malformed, truncated, too many scans, undecodable, or not greyscale or YCbCr.
+        InputError: larger than :data:`MAX_PIXELS`, or too large for the memory available.
         ContainerError: the size differs from ``expected_size``.
     """
+    check_decodable(jpeg, where)
     try:
         # Pillow's JPEG class directly, not Image.open: the Pillow plugin must not run here.
-        with JpegImagePlugin.JpegImageFile(io.BytesIO(jpeg)) as image:
-            if expected_size is not None and image.size != expected_size:
-                raise ContainerError(
-                    f"the base image is {image.size[0]}x{image.size[1]} but the gain map was made for "
-                    f"{expected_size[0]}x{expected_size[1]}"
-                )
-            _check_size(image.size, "JPEG base image")
+        with JpegImagePlugin.JpegImageFile(io.BytesIO(jpeg)) as image, memory_guard(where):
+            if expected_size is not None:
+                check_base_size(image.size, expected_size, where)
+            width, height = image.size
+            check_pixel_count(width, height, where)
             # CMYK and YCCK have no single standard conversion to RGB, so decoders would differ.
             if image.mode not in ("RGB", "L"):
                 raise JpegError(
-                    f"the JPEG base image has mode {image.mode}; only greyscale and colour (YCbCr) are supported"
+                    f"{where}: the image has mode {image.mode}; only greyscale and colour (YCbCr) are supported"
                 )
             return np.asarray(image.convert("RGB"))
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise JpegError(f"cannot decode the JPEG base image: {exc}") from exc
-
-
-def _check_size(size: tuple[int, int], what: str) -> None:
-    width, height = size
-    if width < 1 or height < 1 or width * height > MAX_PIXELS:
-        raise InputError(f"{what} is {width}x{height}; sizes from 1x1 to {MAX_PIXELS} pixels are supported")
+        raise JpegError(f"{where}: cannot decode: {exc}") from exc
 
 
 def _encode_base(code: np.ndarray, quality: int) -> bytes:
@@ -261,24 +238,46 @@ def prepare_base(sdr: bytes | np.ndarray | None, hdr_pq: np.ndarray, quality: in
 
 
 def _decode_other_sdr(data: bytes) -> np.ndarray:
+    """Decode a non-JPEG SDR image (PNG, TIFF, ...) to uint8 (H, W, 3), its size checked first.
+
+    JPEGs never come here (:func:`prepare_base` keeps them as the base), so every JPEG this
+    library decodes passes :func:`decode_base` and its checks.
+    """
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            _check_size(image.size, "SDR image")
+        with warnings.catch_warnings():
+            # Pillow warns from 89 MP on; MAX_PIXELS, checked next, is this library's bound.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image, memory_guard("SDR image"):
+            width, height = image.size
+            check_pixel_count(width, height, "SDR image")
             if image.mode in ("I;16", "I;16B", "I", "F"):
                 raise InputError(f"SDR image has {image.mode} samples; an 8-bit image is needed")
             return np.asarray(image.convert("RGB"))
+    except UnidentifiedImageError:
+        raise InputError("cannot read the SDR image: not an image format Pillow reads (PNG, TIFF, BMP, ...)") from None
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read the SDR image: {exc}") from exc
 
 
 def _check_hdr(pixels: np.ndarray) -> None:
+    """Refuse HDR pixels that are not a finite float (H, W, 3) image holding some light.
+
+    Raises:
+        InputError: wrong type or shape, over :data:`MAX_PIXELS`, a NaN or infinite sample,
+            or no positive sample (an all-black or all-negative image has no HDR to encode).
+    """
     if not isinstance(pixels, np.ndarray) or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise InputError(f"HDR pixels must be an array (H, W, 3), got {getattr(pixels, 'shape', type(pixels))}")
     if not np.issubdtype(pixels.dtype, np.floating):
         raise InputError(f"HDR pixels must be floating point linear light, got {pixels.dtype}")
-    _check_size((pixels.shape[1], pixels.shape[0]), "HDR image")
+    check_pixel_count(pixels.shape[1], pixels.shape[0], "HDR image")
     if not np.all(np.isfinite(pixels)):
         raise InputError("HDR pixels contain NaN or infinite values")
+    if not pixels.max() > 0:
+        raise InputError(
+            f"HDR pixels hold no positive value (the largest is {pixels.max()}): the image holds no light"
+        )
 
 
 def _headroom(hdr_pq: np.ndarray, sdr_white: float) -> float:
@@ -311,7 +310,7 @@ class FitInputs:
 def prepare_fit_inputs(
     hdr: np.ndarray,
     *,
-    chromaticities: Chromaticities = PRIMARIES["bt709"],
+    chromaticities: PrimariesLike = "bt709",
     white_luminance: float = DEFAULT_WHITE_LUMINANCE,
     sdr: bytes | np.ndarray | None = None,
     options: EncodeOptions | None = None,
@@ -323,7 +322,8 @@ def prepare_fit_inputs(
 
     Args:
         hdr: float (H, W, 3), linear light in ``chromaticities``; 1.0 is ``white_luminance``.
-        chromaticities: primaries and white point of ``hdr``.
+        chromaticities: primaries and white point of ``hdr``: a name ("bt709", "display-p3",
+            "bt2020") or the 8 numbers (rx, ry, gx, gy, bx, by, wx, wy).
         white_luminance: cd/m² of HDR value 1.0.
         sdr: the base, as for :func:`encode`; None for the default tone mapping of ``hdr``.
         options: the residual kind, the base's transfer, primaries and JPEG quality.
@@ -332,13 +332,18 @@ def prepare_fit_inputs(
         The fit's inputs and the base they came from.
 
     Raises:
-        InputError: bad pixels, sizes or options. JpegError: the SDR JPEG is malformed.
+        InputError: bad pixels, sizes or options; too large for the memory available.
+        JpegError: the SDR JPEG is malformed.
     """
-    options = options or EncodeOptions()
+    options = checked_encode_options(options)
+    primaries = resolve_chromaticities(chromaticities)
     _check_hdr(hdr)
-    hdr_pq = hdr_to_pq(hdr, chromaticities, white_luminance)
-    base, code = prepare_base(sdr, hdr_pq, options.quality)
-    return fit_inputs(base, code, hdr_pq, options)
+    with memory_guard("HDR image"):
+        hdr_pq = map_rows(
+            lambda rows: hdr_to_pq(rows, primaries, white_luminance), np.empty(hdr.shape, np.float32), hdr
+        )
+        base, code = prepare_base(sdr, hdr_pq, options.quality)
+        return fit_inputs(base, code, hdr_pq, options)
 
 
 def fit_inputs(base: bytes, code: np.ndarray, hdr_pq: np.ndarray, options: EncodeOptions) -> FitInputs:
@@ -358,32 +363,43 @@ def fit_inputs(base: bytes, code: np.ndarray, hdr_pq: np.ndarray, options: Encod
     """
     if code.shape != hdr_pq.shape or code.dtype != np.uint8:
         raise InputError(f"base pixels {code.dtype} {code.shape} do not match the HDR image {hdr_pq.shape}")
-    sdr_pq = sdr_to_pq(code, options.sdr_transfer, options.sdr_primaries)
-    residual = residual_map(hdr_pq, sdr_pq, options.residual, EPSILON)
-    input_norm = Normalisation.of(code.astype(np.float32) / 255.0)
+
+    def residual_rows(hdr_rows: np.ndarray, code_rows: np.ndarray) -> np.ndarray:
+        sdr_pq = sdr_to_pq(code_rows, options.sdr_transfer, options.sdr_primaries)
+        residual: np.ndarray = residual_map(hdr_rows, sdr_pq, options.residual, EPSILON)
+        return residual
+
+    # One image-sized float32 array besides the inputs at any time: the input normalisation's
+    # copy is gone before the residual exists, and the residual is normalised in place.
+    input_norm = _input_normalisation(code)
+    residual = map_rows(residual_rows, np.empty(hdr_pq.shape, np.float32), hdr_pq, code)
     residual_norm = Normalisation.of(residual)
-    return FitInputs(base, code, hdr_pq, residual_norm.apply(residual), input_norm, residual_norm)
+    target = map_rows(residual_norm.apply, residual, residual)
+    return FitInputs(base, code, hdr_pq, target, input_norm, residual_norm)
+
+
+def _input_normalisation(code: np.ndarray) -> Normalisation:
+    """``Normalisation.of(code / 255)`` of uint8 (H, W, 3), with one float32 copy of the image, not two."""
+    values = code.astype(np.float32)
+    values /= 255.0
+    return Normalisation.of(values)
 
 
 def _initial_weights(options: EncodeOptions) -> MlpWeights | None:
     """The weights the fit starts from; None for the seeded random initialisation."""
     if options.init == "random":
         return None
-    weights = load_initial_weights(options.residual, options.activation, options.hidden_width)
+    fit = options.fit
+    weights = load_initial_weights(options.residual, fit.activation, fit.hidden_width)
     if weights is None:
-        name = initial_weights_name(options.residual, options.activation, options.hidden_width)
-        warnings.warn(
-            f"no meta-initialisation ships for {name}; starting from random weights",
-            MissingInitWarning,
-            stacklevel=3,
-        )
+        warn_missing_init(options.residual, fit.activation, fit.hidden_width)
     return weights
 
 
 def encode(
     hdr: np.ndarray,
     *,
-    chromaticities: Chromaticities = PRIMARIES["bt709"],
+    chromaticities: PrimariesLike = "bt709",
     white_luminance: float = DEFAULT_WHITE_LUMINANCE,
     sdr: bytes | np.ndarray | None = None,
     options: EncodeOptions | None = None,
@@ -393,7 +409,8 @@ def encode(
 
     Args:
         hdr: float (H, W, 3), linear light in ``chromaticities``; 1.0 is ``white_luminance``.
-        chromaticities: primaries and white point of ``hdr``.
+        chromaticities: primaries and white point of ``hdr``: a name ("bt709", "display-p3",
+            "bt2020") or the 8 numbers (rx, ry, gx, gy, bx, by, wx, wy).
         white_luminance: cd/m² of HDR value 1.0.
         sdr: the base: JPEG bytes (kept byte for byte), other image bytes such as PNG or a
             uint8 (H, W, 3) array (encoded at ``options.quality``), or None for the default
@@ -412,11 +429,12 @@ def encode(
         MissingInitWarning: ``options.init`` is "meta" but no initialisation ships for this
             residual, activation and width; the fit starts from random weights.
     """
-    options = options or EncodeOptions()
+    options = checked_encode_options(options)
     inputs = prepare_fit_inputs(
         hdr, chromaticities=chromaticities, white_luminance=white_luminance, sdr=sdr, options=options
     )
-    return encode_prepared(inputs, options, progress)
+    with memory_guard("HDR image"):
+        return encode_prepared(inputs, options, progress)
 
 
 def encode_prepared(
@@ -441,28 +459,18 @@ def encode_prepared(
     Warns:
         MissingInitWarning: as for :func:`encode`.
     """
-    from .fitting import FitOptions, fit
+    from .fitting import fit
 
     layout = parse_jpeg(inputs.base)
-    fit_options = FitOptions(
-        iterations=options.iterations,
-        batch_size=options.batch_size,
-        learning_rate=options.learning_rate,
-        hidden_width=options.hidden_width,
-        activation=options.activation,
-        seed=options.seed,
-        device=options.device,
-        method=options.fit_method,
-    )
     input_norm, residual_norm = inputs.input_norm, inputs.residual_norm
     result = fit(
-        inputs.code, inputs.target, input_norm.mean, input_norm.range, fit_options,
+        inputs.code, inputs.target, input_norm.mean, input_norm.range, options.fit,
         init=_initial_weights(options), progress=progress,
     )
     metadata = ctr.GainMapMetadata(
         residual=options.residual,
-        activation=options.activation,
-        hidden_width=options.hidden_width,
+        activation=options.fit.activation,
+        hidden_width=options.fit.hidden_width,
         width=inputs.code.shape[1],
         height=inputs.code.shape[0],
         base_transfer=options.sdr_transfer,
@@ -475,7 +483,7 @@ def encode_prepared(
         sdr_white_luminance=SDR_WHITE_LUMINANCE,
         alternate_headroom=_headroom(inputs.hdr_pq, SDR_WHITE_LUMINANCE),
     )
-    container = ctr.build_container(metadata, build_graph(result.weights, options.activation))
+    container = ctr.build_container(metadata, build_graph(result.weights, options.fit.activation))
     segments = ctr.to_segments(container)
     output = replace_segments(layout, segments, ctr.is_our_segment).to_bytes()
     added = sum(len(s.encode()) for s in segments)
@@ -526,8 +534,18 @@ def decode(
     Raises:
         JpegError, NoGainMapError, ContainerError, UnsupportedVersionError,
         GraphContractError: as their names say (a base whose size differs from the
-        container's is a ContainerError). InputError: ``base_pixels`` of the wrong size.
+        container's is a ContainerError; a truncated base, or one with more than
+        :data:`~gainmap_format.jpeg.MAX_SCANS` scans, is a JpegError). InputError:
+        ``base_pixels`` of the wrong size; an image too large for the memory available.
     """
+    with memory_guard(_source_name(source)):
+        return _decode(source, display_headroom, base_pixels, engine, with_pq)
+
+
+def _decode(
+    source: Source, display_headroom: float | None, base_pixels: np.ndarray | None, engine: Engine, with_pq: bool
+) -> DecodedImage:
+    """:func:`decode`, without its translation of allocation failures."""
     data = _read_source(source)
     layout = parse_jpeg(data)
     carried = ctr.from_layout(layout)
@@ -537,7 +555,8 @@ def decode(
     metadata = container.metadata
     weights = check_graph(container.graph, metadata.activation, metadata.hidden_width)
     if base_pixels is None:
-        code = decode_base(data, expected_size=(metadata.width, metadata.height))
+        where = f"{_source_name(source)}: JPEG base image"
+        code = decode_base(data, expected_size=(metadata.width, metadata.height), where=where)
     elif base_pixels.dtype == np.uint8 and base_pixels.shape == (metadata.height, metadata.width, 3):
         code = base_pixels
     else:
@@ -547,7 +566,7 @@ def decode(
         )
     weight = 1.0
     if display_headroom is not None:
-        weight = display_weight(display_headroom, metadata.base_headroom, metadata.alternate_headroom)
+        weight = iso21496_weight(display_headroom, metadata.base_headroom, metadata.alternate_headroom)
     rendition = render(
         weights, metadata, code, weight, engine, linear_unit=metadata.sdr_white_luminance, with_pq=with_pq
     )

@@ -7,9 +7,11 @@ otherwise linear RGB is relative (1.0 = the encoding's reference white).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .errors import InputError
 
@@ -28,6 +30,9 @@ PRIMARIES: dict[PrimariesName, Chromaticities] = {
     "bt2020": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, *D65_WHITE),
 }
 
+#: What the API takes for the primaries of linear RGB: a key of :data:`PRIMARIES`, or 8 numbers.
+PrimariesLike = PrimariesName | Chromaticities
+
 #: SMPTE ST 2084 constants, exactly as the standard writes them.
 PQ_M1 = 2610 / 16384
 PQ_M2 = 2523 / 4096 * 128
@@ -37,7 +42,7 @@ PQ_C3 = 2392 / 4096 * 32
 PQ_PEAK_LUMINANCE = 10000.0
 
 #: Bradford cone response matrix, used for white-point adaptation.
-_BRADFORD = np.array(
+_BRADFORD: NDArray[np.float64] = np.array(
     [
         [0.8951, 0.2664, -0.1614],
         [-0.7502, 1.7135, 0.0367],
@@ -57,7 +62,8 @@ def pq_encode(luminance: np.ndarray) -> np.ndarray:
     """
     y = np.clip(luminance / PQ_PEAK_LUMINANCE, 0.0, 1.0)
     y_m1 = np.power(y, PQ_M1)
-    return np.power((PQ_C1 + PQ_C2 * y_m1) / (1.0 + PQ_C3 * y_m1), PQ_M2)
+    code: np.ndarray = np.power((PQ_C1 + PQ_C2 * y_m1) / (1.0 + PQ_C3 * y_m1), PQ_M2)
+    return code
 
 
 def pq_decode(code: np.ndarray) -> np.ndarray:
@@ -71,7 +77,8 @@ def pq_decode(code: np.ndarray) -> np.ndarray:
     """
     e = np.power(np.clip(code, 0.0, 1.0), 1.0 / PQ_M2)
     y = np.maximum(e - PQ_C1, 0.0) / (PQ_C2 - PQ_C3 * e)
-    return PQ_PEAK_LUMINANCE * np.power(y, 1.0 / PQ_M1)
+    luminance: np.ndarray = PQ_PEAK_LUMINANCE * np.power(y, 1.0 / PQ_M1)
+    return luminance
 
 
 def srgb_decode(code: np.ndarray) -> np.ndarray:
@@ -105,12 +112,14 @@ def bt709_inverse_oetf(code: np.ndarray) -> np.ndarray:
 
 def gamma24_decode(code: np.ndarray) -> np.ndarray:
     """Pure power 2.4 (the BT.1886 display with zero black level): code to relative linear."""
-    return np.power(np.clip(code, 0.0, None), 2.4)
+    linear: np.ndarray = np.power(np.clip(code, 0.0, None), 2.4)
+    return linear
 
 
 def gamma24_encode(linear: np.ndarray) -> np.ndarray:
     """Inverse of :func:`gamma24_decode`: relative linear to code values."""
-    return np.power(np.clip(linear, 0.0, None), 1.0 / 2.4)
+    code: np.ndarray = np.power(np.clip(linear, 0.0, None), 1.0 / 2.4)
+    return code
 
 
 def transfer_decode(code: np.ndarray, transfer: TransferName) -> np.ndarray:
@@ -131,11 +140,11 @@ def transfer_encode(linear: np.ndarray, transfer: TransferName) -> np.ndarray:
     raise InputError(f"unknown SDR transfer {transfer!r}; expected 'srgb' or 'gamma2.4'")
 
 
-def _xy_to_xyz(x: float, y: float) -> np.ndarray:
+def _xy_to_xyz(x: float, y: float) -> NDArray[np.float64]:
     return np.array([x / y, 1.0, (1.0 - x - y) / y])
 
 
-def rgb_to_xyz_matrix(chromaticities: Chromaticities) -> np.ndarray:
+def rgb_to_xyz_matrix(chromaticities: Chromaticities) -> NDArray[np.float64]:
     """The 3x3 matrix taking linear RGB to CIE XYZ, white mapping to Y = 1 (SMPTE RP 177).
 
     Each primary enters as its (x, y, 1 - x - y) column and is scaled so that RGB (1, 1, 1)
@@ -163,13 +172,50 @@ def rgb_to_xyz_matrix(chromaticities: Chromaticities) -> np.ndarray:
     return columns * np.linalg.solve(columns, _xy_to_xyz(wx, wy))
 
 
-def _bradford_adaptation(source_white: tuple[float, float], target_white: tuple[float, float]):
+def resolve_chromaticities(primaries: str | Iterable[float], what: str = "chromaticities") -> Chromaticities:
+    """The chromaticities a caller means: a primaries name looked up, or 8 numbers checked.
+
+    Args:
+        primaries: a key of :data:`PRIMARIES` ("bt709", "display-p3", "bt2020"), or the 8
+            numbers (rx, ry, gx, gy, bx, by, wx, wy) in CIE 1931 xy.
+        what: the argument's name, for messages.
+
+    Returns:
+        (rx, ry, gx, gy, bx, by, wx, wy) as floats.
+
+    Raises:
+        InputError: an unknown name, not 8 numbers, or numbers that define no colour space
+            (see :func:`rgb_to_xyz_matrix`).
+    """
+    if isinstance(primaries, str):
+        for name, chromaticities in PRIMARIES.items():
+            if name == primaries:
+                return chromaticities
+        raise InputError(f"{what} {primaries!r} is not one of {sorted(PRIMARIES)}")
+    try:
+        values = tuple(float(v) for v in primaries)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 8:
+        raise InputError(
+            f"{what} must be one of {sorted(PRIMARIES)} or 8 numbers (rx, ry, gx, gy, bx, by, wx, wy), "
+            f"not {primaries!r:.80}"
+        )
+    rx, ry, gx, gy, bx, by, wx, wy = values
+    chromaticities = (rx, ry, gx, gy, bx, by, wx, wy)
+    rgb_to_xyz_matrix(chromaticities)  # raises InputError unless they define a colour space
+    return chromaticities
+
+
+def _bradford_adaptation(
+    source_white: tuple[float, float], target_white: tuple[float, float]
+) -> NDArray[np.float64]:
     source_cone = _BRADFORD @ _xy_to_xyz(*source_white)
     target_cone = _BRADFORD @ _xy_to_xyz(*target_white)
     return np.linalg.inv(_BRADFORD) @ np.diag(target_cone / source_cone) @ _BRADFORD
 
 
-def conversion_matrix(source: Chromaticities, target: Chromaticities) -> np.ndarray:
+def conversion_matrix(source: Chromaticities, target: Chromaticities) -> NDArray[np.float64]:
     """The 3x3 matrix taking linear RGB in ``source`` primaries to ``target`` primaries.
 
     When the white points differ, colours are adapted with the Bradford transform, so that
@@ -180,13 +226,13 @@ def conversion_matrix(source: Chromaticities, target: Chromaticities) -> np.ndar
     """
     to_xyz = rgb_to_xyz_matrix(source)
     from_xyz = np.linalg.inv(rgb_to_xyz_matrix(target))
-    source_white, target_white = tuple(source[6:8]), tuple(target[6:8])
+    source_white, target_white = source[6:8], target[6:8]
     if np.allclose(source_white, target_white, atol=1e-4):
         return from_xyz @ to_xyz
     return from_xyz @ _bradford_adaptation(source_white, target_white) @ to_xyz
 
 
-def convert_primaries(rgb: np.ndarray, source: Chromaticities, target: Chromaticities):
+def convert_primaries(rgb: np.ndarray, source: Chromaticities, target: Chromaticities) -> NDArray[np.float32]:
     """Convert linear RGB pixels between primaries.
 
     Args:
@@ -198,29 +244,31 @@ def convert_primaries(rgb: np.ndarray, source: Chromaticities, target: Chromatic
         float32 (..., 3), linear light in ``target`` primaries (not clipped).
     """
     matrix = conversion_matrix(source, target).astype(np.float32)
-    return np.asarray(rgb, dtype=np.float32) @ matrix.T
+    converted: NDArray[np.float32] = np.asarray(rgb, dtype=np.float32) @ matrix.T
+    return converted
 
 
-def luminance_weights(chromaticities: Chromaticities) -> np.ndarray:
+def luminance_weights(chromaticities: Chromaticities) -> NDArray[np.float64]:
     """The Y row of the RGB-to-XYZ matrix: float64 (3,), relative luminance of each primary."""
-    return rgb_to_xyz_matrix(chromaticities)[1]
+    weights: NDArray[np.float64] = rgb_to_xyz_matrix(chromaticities)[1]
+    return weights
 
 
 #: CIE 15:2004 §8.2.1: below (6/29)^3 the cube root of CIELAB becomes a line.
 _LAB_DELTA = 6.0 / 29.0
 
 
-def _lab_f(t: np.ndarray) -> np.ndarray:
+def _lab_f(t: NDArray[np.float64]) -> NDArray[np.float64]:
     # CIE 15:2004 eq. 8.11: cube root above delta^3, a line below (also keeps negatives finite).
     return np.where(t > _LAB_DELTA**3, np.cbrt(t), t / (3.0 * _LAB_DELTA**2) + 4.0 / 29.0)
 
 
-def _lab_f_inverse(f: np.ndarray) -> np.ndarray:
+def _lab_f_inverse(f: NDArray[np.float64]) -> NDArray[np.float64]:
     # The two pieces of _lab_f meet at f = delta, so the inverse switches there.
     return np.where(f > _LAB_DELTA, f**3, 3.0 * _LAB_DELTA**2 * (f - 4.0 / 29.0))
 
 
-def xyz_to_lab(xyz: np.ndarray, white_xyz: np.ndarray) -> np.ndarray:
+def xyz_to_lab(xyz: np.ndarray, white_xyz: np.ndarray) -> NDArray[np.float64]:
     """CIE XYZ to CIELAB relative to a white (CIE 15:2004 §8.2.1).
 
     Args:
@@ -234,7 +282,7 @@ def xyz_to_lab(xyz: np.ndarray, white_xyz: np.ndarray) -> np.ndarray:
     return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 
 
-def lab_to_xyz(lab: np.ndarray, white_xyz: np.ndarray) -> np.ndarray:
+def lab_to_xyz(lab: np.ndarray, white_xyz: np.ndarray) -> NDArray[np.float64]:
     """CIELAB to CIE XYZ relative to a white: the inverse of :func:`xyz_to_lab`.
 
     Args:
@@ -248,4 +296,5 @@ def lab_to_xyz(lab: np.ndarray, white_xyz: np.ndarray) -> np.ndarray:
     lightness, a, b = np.moveaxis(np.asarray(lab, dtype=np.float64), -1, 0)
     fy = (lightness + 16.0) / 116.0
     f = np.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
-    return _lab_f_inverse(f) * white_xyz
+    xyz: NDArray[np.float64] = _lab_f_inverse(f) * white_xyz
+    return xyz

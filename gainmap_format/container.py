@@ -8,10 +8,10 @@ the container into APP15 segments and joins them again.
 
 from __future__ import annotations
 
-import math
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TypeVar
 
 import construct as cs
 
@@ -19,12 +19,27 @@ from . import structs
 from .colour import PrimariesName, TransferName
 from .errors import ContainerError, UnsupportedVersionError
 from .jpeg import APP0, MAX_SEGMENT_PAYLOAD, JpegLayout, Segment
+from .registries import (
+    ACTIVATION_CODES,
+    DOMAIN_BT2020_PQ,
+    FREQUENCIES,
+    HIDDEN_WIDTHS,
+    PRIMARIES_CODES,
+    RESIDUAL_CODES,
+    TRANSFER_CODES,
+    Activation,
+    ResidualKind,
+)
 
-ResidualKind = Literal["gamma", "gain"]
-Activation = Literal["sine", "relu"]
+#: A name of a code registry (spec §4.3).
+Code = TypeVar("Code", bound=str)
 
-#: Spec §5: the version this library writes and the newest it reads, as (major, minor).
-FORMAT_VERSION = (1, 0)
+#: Spec §5: the format version this library implements, as (major, minor): the newest
+#: minimum_version it reads and the writer_version it writes.
+FORMAT_VERSION = (2, 0)
+#: Spec §5 [VER-1]: the minimum_version this library writes. Version 2.0 only narrowed the value
+#: ranges of version 1.0, so every container it writes is a valid 1.0 container and says so.
+MINIMUM_VERSION = (1, 0)
 
 #: Spec §3.1: our segments are APP15.
 APP_MARKER_INDEX = 15
@@ -33,18 +48,22 @@ APP_MARKER_INDEX = 15
 MAX_GRAPH_BYTES = 1 << 20
 MAX_IMAGE_SIDE = 0xFFFF
 MAX_SEGMENTS = 255
-MAX_HEADROOM = 64.0
+#: Spec §4.5 [CON-42]: log2(10000 cd/m² / 1 cd/m²) = 13.29 stops, rounded up: no allowed SDR white
+#: leaves PQ more headroom than that.
+MAX_HEADROOM = 14.0
 #: Fixed fields, graph and room for minor-version extensions (spec §4.6).
 MAX_CONTAINER_BYTES = MAX_GRAPH_BYTES + 4096
 
-#: Spec §4.3 code registries.
-RESIDUAL_CODES: dict[ResidualKind, int] = {"gamma": 0, "gain": 1}
-ACTIVATION_CODES: dict[Activation, int] = {"sine": 0, "relu": 1}
-TRANSFER_CODES: dict[TransferName, int] = {"srgb": 1, "gamma2.4": 2}
-PRIMARIES_CODES: dict[PrimariesName, int] = {"bt709": 1, "display-p3": 2, "bt2020": 3}
-DOMAIN_BT2020_PQ = 1
-HIDDEN_WIDTHS = (8, 16, 32, 64, 128)
-FREQUENCIES = 12
+#: Spec §4.6 table 7: the physically meaningful range of each f32 field, bounds included.
+#: NaN lies in no range, so these checks also reject it.
+FIELD_RANGES: dict[str, tuple[float, float]] = {
+    "epsilon": (2.0**-10, 0.5),
+    "sdr_white_luminance": (1.0, 10_000.0),
+    "input_mean": (0.0, 1.0),
+    "input_range": (2.0**-20, 1.0),
+    "residual_mean": (-(2.0**16), 2.0**16),
+    "residual_range": (2.0**-20, 2.0**17),
+}
 
 _HEADROOM_DENOMINATOR = 10_000
 
@@ -61,14 +80,15 @@ class GainMapMetadata:
         height: base image height in pixels.
         base_transfer: how the base's code values become linear light ("srgb", "gamma2.4").
         base_primaries: the base's primaries ("bt709", "display-p3", "bt2020").
-        input_mean: mean of the base's code values / 255, over all pixels and channels.
-        input_range: max - min of the same, > 0.
-        residual_mean: mean of the residual map over all pixels and channels.
-        residual_range: max - min of the residual map, > 0.
-        epsilon: the residual's offset e (1/64 by default), > 0.
-        sdr_white_luminance: cd/m² at which base white is placed in the PQ domain (100).
-        base_headroom: log2 of the base rendition's headroom over SDR white (0 for SDR).
-        alternate_headroom: log2 of the HDR rendition's peak over SDR white.
+        input_mean: mean of the base's code values / 255, over all pixels and channels, in [0, 1].
+        input_range: max - min of the same, in [2^-20, 1].
+        residual_mean: mean of the residual map over all pixels and channels, in [-2^16, 2^16].
+        residual_range: max - min of the residual map, in [2^-20, 2^17].
+        epsilon: the residual's offset e (1/64 by default), in [2^-10, 1/2].
+        sdr_white_luminance: cd/m² at which base white is placed in the PQ domain (100), in
+            [1, 10000].
+        base_headroom: log2 of the base rendition's headroom over SDR white (0 for SDR), in [0, 14].
+        alternate_headroom: log2 of the HDR rendition's peak over SDR white, in [base_headroom, 14].
         frequencies: sinusoidal encoding frequencies per input (12).
         writer_version: (major, minor) of the format version the writer knew.
     """
@@ -94,7 +114,7 @@ class GainMapMetadata:
     @property
     def peak_luminance(self) -> float:
         """cd/m² of the HDR rendition's peak: SDR white times 2^alternate_headroom."""
-        return self.sdr_white_luminance * 2.0**self.alternate_headroom
+        return float(self.sdr_white_luminance * 2.0**self.alternate_headroom)
 
 
 @dataclass(frozen=True)
@@ -121,19 +141,23 @@ def _version_pair(code: int) -> tuple[int, int]:
 
 
 def _rational(value: float) -> dict[str, int]:
-    if not 0.0 <= value <= MAX_HEADROOM:
-        raise ContainerError(f"headroom {value} is outside [0, {MAX_HEADROOM:g}] stops")
+    """Spec §4.5 [CON-20]: a headroom as round(h × 10,000) / 10,000; checked by check_metadata."""
     return {"numerator": round(value * _HEADROOM_DENOMINATOR), "denominator": _HEADROOM_DENOMINATOR}
 
 
 def build_container(metadata: GainMapMetadata, graph: bytes) -> bytes:
-    """Serialise metadata and graph into container bytes (spec §4), CRC-32 included."""
-    _check_metadata(metadata)
+    """Serialise metadata and graph into container bytes (spec §4), CRC-32 included.
+
+    Raises:
+        ContainerError: a field outside its range (spec §4.6), or a graph over the bound; nothing
+            a reader would reject is written ([CON-31]).
+    """
+    check_metadata(metadata)
     if len(graph) > MAX_GRAPH_BYTES:
         raise ContainerError(f"graph of {len(graph)} bytes is over the {MAX_GRAPH_BYTES}-byte bound")
     body = structs.CONTAINER_BODY_V1.build(
         {
-            "minimum_version": _version_code(FORMAT_VERSION),
+            "minimum_version": _version_code(MINIMUM_VERSION),
             "writer_version": _version_code(metadata.writer_version),
             "flags": 0,
             "residual_kind": RESIDUAL_CODES[metadata.residual],
@@ -157,7 +181,7 @@ def build_container(metadata: GainMapMetadata, graph: bytes) -> bytes:
             "extensions": b"",
         }
     )
-    return body + structs.CHECKSUM.build(zlib.crc32(body))
+    return bytes(body + structs.CHECKSUM.build(zlib.crc32(body)))
 
 
 def parse_container(data: bytes) -> Container:
@@ -192,22 +216,24 @@ def parse_container(data: bytes) -> Container:
         raise ContainerError(f"graph of {len(fields.graph)} bytes is over the {MAX_GRAPH_BYTES}-byte bound")
     _check_extensions(fields)
     metadata = _metadata_from_fields(fields)
-    _check_metadata(metadata)
+    check_metadata(metadata)
     return Container(metadata, bytes(fields.graph), len(data))
 
 
 def _check_version(minimum: tuple[int, int]) -> None:
+    """Spec §5: [VER-6] no major 0, [VER-14] no 1.x after 1.0, [VER-3] nothing newer than us."""
     if minimum[0] == 0:
         raise ContainerError(f"container minimum version {minimum[0]}.{minimum[1]} does not exist (the first is 1.0)")
-    if minimum > FORMAT_VERSION:
-        kind = "major" if minimum[0] != FORMAT_VERSION[0] else "minor"
+    # Version 1.0 was followed by 2.0, so 1.1 and later are minor versions no reader knows.
+    if minimum > FORMAT_VERSION or (minimum[0] == 1 and minimum[1] > 0):
+        kind = "minor" if minimum[0] in (1, FORMAT_VERSION[0]) else "major"
         raise UnsupportedVersionError(
             f"container needs format version {minimum[0]}.{minimum[1]} (unknown {kind} version); "
-            f"this reader supports up to {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"
+            f"this reader supports 1.0 and up to {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}"
         )
 
 
-def _check_extensions(fields) -> None:
+def _check_extensions(fields: cs.Container) -> None:
     """Spec §5: bytes after the graph are fields of a newer minor version, which we skip.
 
     A writer of this very version has no such fields, so from it they are damage.
@@ -220,23 +246,20 @@ def _check_extensions(fields) -> None:
         )
 
 
-def _decode_code(registry: dict, code: int, field: str):
+def _decode_code(registry: Mapping[Code, int], code: int, field: str) -> Code:
     for name, value in registry.items():
         if value == code:
             return name
     raise ContainerError(f"container field {field} has unknown code {code}")
 
 
-def _headroom(rational, field: str) -> float:
+def _headroom(rational: cs.Container, field: str) -> float:
     if rational.denominator == 0:
         raise ContainerError(f"container field {field} has a zero denominator")
-    value = rational.numerator / rational.denominator
-    if value > MAX_HEADROOM:
-        raise ContainerError(f"container field {field} is {value} stops, over the {MAX_HEADROOM:g}-stop bound")
-    return value
+    return float(rational.numerator / rational.denominator)
 
 
-def _metadata_from_fields(fields) -> GainMapMetadata:
+def _metadata_from_fields(fields: cs.Container) -> GainMapMetadata:
     if fields.residual_domain != DOMAIN_BT2020_PQ:
         raise ContainerError(f"container field residual_domain has unknown code {fields.residual_domain}")
     return GainMapMetadata(
@@ -260,8 +283,14 @@ def _metadata_from_fields(fields) -> GainMapMetadata:
     )
 
 
-def _check_metadata(m: GainMapMetadata) -> None:
-    """Spec §4.6: the value checks every reader and writer applies."""
+def check_metadata(m: GainMapMetadata) -> None:
+    """Spec §4.6: the value checks every reader and writer applies.
+
+    Within these ranges no base image decodes to a non-finite sample (spec §7.7).
+
+    Raises:
+        ContainerError: naming the first field outside its range, and its value.
+    """
     if m.hidden_width not in HIDDEN_WIDTHS:
         raise ContainerError(f"container field hidden_width is {m.hidden_width}, not one of {HIDDEN_WIDTHS}")
     if m.frequencies != FREQUENCIES:
@@ -270,22 +299,14 @@ def _check_metadata(m: GainMapMetadata) -> None:
         side = getattr(m, name)
         if not 1 <= side <= MAX_IMAGE_SIDE:
             raise ContainerError(f"container field {name} is {side}, outside [1, {MAX_IMAGE_SIDE}]")
-    for name in ("input_mean", "residual_mean"):
-        if not math.isfinite(getattr(m, name)):
-            raise ContainerError(f"container field {name} is not finite")
-    for name in ("input_range", "residual_range", "epsilon", "sdr_white_luminance"):
+    for name, (low, high) in FIELD_RANGES.items():
         value = getattr(m, name)
-        if not (math.isfinite(value) and value > 0.0):
-            raise ContainerError(f"container field {name} is {value}; it must be finite and > 0")
-    if not 0.0 <= m.input_mean <= 1.0 or m.input_range > 1.0:
-        raise ContainerError(
-            f"container input normalisation (mean {m.input_mean}, range {m.input_range}) "
-            "does not describe code values in [0, 1]"
-        )
-    if m.epsilon >= 1.0 or m.sdr_white_luminance > 10_000.0:
-        raise ContainerError(
-            f"container epsilon {m.epsilon} or SDR white {m.sdr_white_luminance} cd/m² out of range"
-        )
+        if not low <= value <= high:
+            raise ContainerError(f"container field {name} is {value!r}, outside [{low:g}, {high:g}]")
+    for name in ("base_headroom", "alternate_headroom"):
+        value = getattr(m, name)
+        if not 0.0 <= value <= MAX_HEADROOM:
+            raise ContainerError(f"container field {name} is {value!r} stops, outside [0, {MAX_HEADROOM:g}]")
     if m.alternate_headroom < m.base_headroom:
         raise ContainerError(
             f"alternate headroom {m.alternate_headroom} is below base headroom {m.base_headroom}"
@@ -323,7 +344,7 @@ def from_layout(layout: JpegLayout) -> bytes | None:
     if not ours:
         return None
     pieces: dict[int, bytes] = {}
-    count = None
+    count = 0  # until the first segment gives its count, which [CAR-11] keeps above 0
     for segment in ours:
         where = f"APP15 segment at offset {segment.offset}"
         if len(segment.payload) < structs.SEGMENT_HEADER_SIZE:
@@ -331,7 +352,7 @@ def from_layout(layout: JpegLayout) -> bytes | None:
         piece = structs.SEGMENT_PAYLOAD.parse(segment.payload)
         if piece.count == 0 or not 1 <= piece.sequence <= piece.count:
             raise ContainerError(f"{where} has sequence {piece.sequence} of count {piece.count}")
-        if count is not None and piece.count != count:
+        if count and piece.count != count:
             raise ContainerError(f"{where} says count {piece.count}, an earlier segment said {count}")
         if piece.sequence in pieces:
             raise ContainerError(f"{where} duplicates sequence number {piece.sequence}")

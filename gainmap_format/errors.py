@@ -40,3 +40,11 @@ class GraphContractError(ContainerError):
 
 class StandardGainMapError(GainmapError, ValueError):
     """A standard gain map (ISO 21496-1, Ultra HDR XMP, Apple) is inconsistent or damaged."""
+
+
+class InputRepairWarning(UserWarning):
+    """An input was usable only after a repair, e.g. NaN or infinite HDR samples replaced.
+
+    The message names the file and counts the pixels changed. Turn it into an error with
+    ``warnings.simplefilter("error", InputRepairWarning)`` to refuse such inputs instead.
+    """

@@ -18,12 +18,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import native
-from .container import HIDDEN_WIDTHS, Activation
 from .errors import InputError
 from .network import (
     ENCODING_WIDTH,
@@ -34,6 +34,8 @@ from .network import (
     parameter_shapes,
     positional_encoding,
 )
+from .options import FitOptions as FitOptions
+from .registries import Activation
 
 try:
     import torch
@@ -47,51 +49,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the trai
 ProgressCallback = Callable[[int, int, float], None]
 
 _PROGRESS_EVERY = 10
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """How to fit one image.
-
-    Attributes:
-        iterations: optimisation steps (paper: 1,000).
-        batch_size: random pixels per step (paper: 65,536).
-        learning_rate: Adam's learning rate (paper: 1e-2).
-        hidden_width: neurons per hidden layer: 8, 16, 32, 64 or 128.
-        activation: "sine" (the authors' released configs) or "relu" (the paper's text).
-        seed: seeds the initial weights and the pixel sampling.
-        device: "auto" (CUDA when available), "cpu" or "cuda".
-        method: "native" runs the fused C kernel (CPU only); "tables" evaluates the first
-            layer as five table lookups in torch; "dense" as the textbook 120-wide product.
-            All give the same fit to float32 rounding; "dense" is the reference the
-            benchmarks compare with. "auto" picks "native" on the CPU when the extension
-            is built, else "tables".
-    """
-
-    iterations: int = 1000
-    batch_size: int = 65536
-    learning_rate: float = 1e-2
-    hidden_width: int = 16
-    activation: Activation = "sine"
-    seed: int = 0
-    device: str = "auto"
-    method: Literal["auto", "native", "tables", "dense"] = "auto"
-
-    def __post_init__(self) -> None:
-        """Reject options no fit can use, before any work starts."""
-        if self.hidden_width not in HIDDEN_WIDTHS:
-            raise InputError(f"hidden width {self.hidden_width} is not one of {HIDDEN_WIDTHS}")
-        if self.activation not in ("sine", "relu"):
-            raise InputError(f"activation {self.activation!r} is not 'sine' or 'relu'")
-        if self.iterations < 0 or self.batch_size < 1 or not self.learning_rate > 0:
-            raise InputError(
-                f"iterations {self.iterations}, batch size {self.batch_size} and learning rate "
-                f"{self.learning_rate} must be >= 0, >= 1 and > 0"
-            )
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise InputError(f"device {self.device!r} is not 'auto', 'cpu' or 'cuda'")
-        if self.method not in ("auto", "native", "tables", "dense"):
-            raise InputError(f"fit method {self.method!r} is not 'auto', 'native', 'tables' or 'dense'")
 
 
 @dataclass(frozen=True)
@@ -135,6 +92,16 @@ def resolve_device(name: str) -> torch.device:
 
 class GainMlp(torch.nn.Module):
     """The network of spec §6 as a torch module, parameters named as in the graph."""
+
+    # Registered by name in __init__; declared so that the type checker knows they are tensors.
+    Wc: torch.nn.Parameter
+    Wy: torch.nn.Parameter
+    Wx: torch.nn.Parameter
+    b1: torch.nn.Parameter
+    W2: torch.nn.Parameter
+    b2: torch.nn.Parameter
+    W3: torch.nn.Parameter
+    b3: torch.nn.Parameter
 
     def __init__(self, width: int, activation: Activation, generator: torch.Generator) -> None:
         """Initialise like torch's ``nn.Linear`` on the 120-wide input (uniform, 1/sqrt(fan-in))."""
@@ -280,20 +247,22 @@ class _Lookup(torch.autograd.Function):
     """table[index] whose gradient is one ``index_add_``, faster than autograd's default."""
 
     @staticmethod
-    def forward(ctx, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(index)
         ctx.rows = table.shape[0]
         return table[index]
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (index,) = ctx.saved_tensors
         table_grad = torch.zeros(ctx.rows, grad.shape[1], dtype=grad.dtype, device=grad.device)
         return table_grad.index_add_(0, index, grad), None
 
 
 def _lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    return _Lookup.apply(table, index)
+    # torch leaves Function.apply unannotated; it returns what forward returns.
+    gathered: torch.Tensor = _Lookup.apply(table, index)  # type: ignore[no-untyped-call]
+    return gathered
 
 
 @dataclass(frozen=True)
@@ -321,7 +290,7 @@ class PixelBatch:
     target: torch.Tensor
 
 
-def draw_indices(seed: int, step: int, count: int, pixels: int) -> np.ndarray:
+def draw_indices(seed: int, step: int, count: int, pixels: int) -> NDArray[np.int64]:
     """A step's batch: ``count`` pixel indices in [0, pixels), uniform with replacement.
 
     The same draws as the C kernel makes inside (``native.draw_indices``; the tests hold the two
@@ -337,7 +306,8 @@ def draw_indices(seed: int, step: int, count: int, pixels: int) -> np.ndarray:
     values = _splitmix64(base + np.arange(count, dtype=np.uint64))
     high, low = values >> np.uint64(32), values & np.uint64(0xFFFFFFFF)
     scale = np.uint64(pixels)
-    return ((high * scale + ((low * scale) >> np.uint64(32))) >> np.uint64(32)).astype(np.int64)
+    indices: NDArray[np.int64] = ((high * scale + ((low * scale) >> np.uint64(32))) >> np.uint64(32)).astype(np.int64)
+    return indices
 
 
 def _splitmix64(z: np.ndarray) -> np.ndarray:
@@ -345,7 +315,8 @@ def _splitmix64(z: np.ndarray) -> np.ndarray:
     z = z + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    mixed: np.ndarray = z ^ (z >> np.uint64(31))
+    return mixed
 
 
 class _PixelSampler:
@@ -363,8 +334,7 @@ class _PixelSampler:
         self.seed = seed
         self.code_flat = np.ascontiguousarray(code.reshape(-1, 3), dtype=np.uint8)
         self.target_flat = np.ascontiguousarray(target.reshape(-1, 3), dtype=np.float32)
-        self._code: torch.Tensor | None = None
-        self._target: torch.Tensor | None = None
+        self._tensors: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def indices(self, size: int, step: int) -> torch.Tensor:
         """int64 (size,) flat pixel indices of a step's batch, on the CPU."""
@@ -372,12 +342,15 @@ class _PixelSampler:
 
     def gather(self, index: torch.Tensor) -> PixelBatch:
         """The batch at ``index`` as torch tensors on the sampler's device."""
-        if self._code is None:
+        if self._tensors is None:
             # Made only for the torch methods: int64 codes take 8 times the image's bytes.
-            self._code = torch.from_numpy(self.code_flat.astype(np.int64)).to(self.device)
-            self._target = torch.from_numpy(self.target_flat).to(self.device)
+            self._tensors = (
+                torch.from_numpy(self.code_flat.astype(np.int64)).to(self.device),
+                torch.from_numpy(self.target_flat).to(self.device),
+            )
+        code, target = self._tensors
         index = index.to(self.device)
-        return PixelBatch(self._code[index], index // self.width, index % self.width, self._target[index])
+        return PixelBatch(code[index], index // self.width, index % self.width, target[index])
 
 
 def image_encodings(shape: tuple[int, ...], input_mean: float, input_range: float,

@@ -15,9 +15,10 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 from onnx import TensorProto, helper, numpy_helper
 
-from .container import HIDDEN_WIDTHS, MAX_GRAPH_BYTES, Activation
+from .container import MAX_GRAPH_BYTES
 from .errors import GraphContractError
 from .network import ENCODING_WIDTH, LEVELS, PARAMETER_NAMES, MlpWeights, parameter_shapes
+from .registries import HIDDEN_WIDTHS, Activation
 
 #: Spec §6.4: the model's IR version and its single operator set.
 IR_VERSION = 8
@@ -31,6 +32,9 @@ INPUT_SDR = "sdr"
 OUTPUT = "res"
 
 _ACTIVATION_OPS: dict[Activation, str] = {"sine": "Sin", "relu": "Relu"}
+
+#: A node as the contract compares it: domain, operator, inputs, outputs, serialised attributes.
+_NodeSignature = tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[bytes, ...]]
 
 
 def _constants(width: int) -> dict[str, np.ndarray]:
@@ -223,7 +227,7 @@ def _check_io(graph: onnx.GraphProto) -> None:
             )
 
 
-def _node_signature(node: onnx.NodeProto) -> tuple:
+def _node_signature(node: onnx.NodeProto) -> _NodeSignature:
     attributes = tuple(sorted(a.SerializeToString(deterministic=True) for a in node.attribute))
     return (node.domain, node.op_type, tuple(node.input), tuple(node.output), attributes)
 

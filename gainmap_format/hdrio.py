@@ -11,30 +11,35 @@ Two file formats:
 :class:`HdrImage`: float32 linear-light RGB plus the chromaticities of those RGB values. Every
 problem with a file or an argument is an :class:`~gainmap_format.errors.InputError` that names the
 file and says what was wrong and where.
+
+Limits (README, section Limits): an image is at most :data:`MAX_PIXELS` pixels, checked from the
+header before any pixel is read; a failed allocation is an InputError. An image must hold light:
+one with no finite positive sample is refused. NaN and infinite samples in an otherwise usable
+image are repaired, with an :class:`~gainmap_format.errors.InputRepairWarning` that counts them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import OpenEXR
 
 from .atomic import atomic_output, write_bytes
 from .colour import PRIMARIES, Chromaticities, luminance_weights
-from .errors import InputError
+from .errors import InputError, InputRepairWarning
+from .limits import MAX_PIXELS as MAX_PIXELS
+from .limits import check_pixel_count, memory_guard
 
 REC709_CHROMATICITIES: Chromaticities = PRIMARIES["bt709"]
 """ITU-R BT.709 primaries with a D65 white: OpenEXR's documented default, and ours for Radiance."""
 
 XYZ_CHROMATICITIES: Chromaticities = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1 / 3, 1 / 3)
 """The "primaries" of CIE XYZ itself, as used for Radiance ``32-bit_rle_xyze`` files."""
-
-MAX_PIXELS: int = 1 << 28
-"""Largest width x height that the readers accept, checked from the header before allocating."""
 
 _EXR_MAGIC = b"\x76\x2f\x31\x01"
 _RADIANCE_MAGIC = b"#?"
@@ -71,8 +76,9 @@ class HdrImage:
 
     Attributes:
         pixels: float32 array of shape (H, W, 3), C-contiguous, linear light in the units of the
-            file (relative; absolute only when ``white_luminance`` says so). Always finite: NaN
-            becomes 0, +inf the largest finite value in the image and -inf the smallest. Negative
+            file (relative; absolute only when ``white_luminance`` says so). Always finite: when
+            read from a file, NaN becomes 0, +inf the largest finite value in the image and -inf
+            the smallest, with an :class:`~gainmap_format.errors.InputRepairWarning`. Negative
             values (out of gamut, or noise in a camera file) are kept.
         chromaticities: CIE 1931 xy of the primaries and white of ``pixels`` (see
             :data:`Chromaticities`). When the file does not say, :data:`REC709_CHROMATICITIES`.
@@ -122,7 +128,13 @@ def read_hdr(path: str | os.PathLike[str]) -> HdrImage:
 
     Raises:
         InputError: the file cannot be read, is neither format, or is damaged, truncated,
-            larger than :data:`MAX_PIXELS`, or holds channels that are not an image.
+            larger than :data:`MAX_PIXELS` (checked from the header, before reading pixels),
+            too large for the memory available, holds channels that are not an image, or holds
+            no finite positive sample (no light: nothing that could be shown as HDR).
+
+    Warns:
+        InputRepairWarning: some samples were NaN or infinite and were replaced (see
+            :attr:`HdrImage.pixels`); the message counts the pixels.
 
     """
     name = os.fspath(path)
@@ -132,9 +144,11 @@ def read_hdr(path: str | os.PathLike[str]) -> HdrImage:
     except OSError as exc:
         raise InputError(f"{name}: cannot read the file: {exc}") from exc
     if magic == _EXR_MAGIC:
-        return _read_exr(name)
+        with memory_guard(name):
+            return _read_exr(name)
     if magic.startswith(_RADIANCE_MAGIC):
-        return _read_radiance(name)
+        with memory_guard(name):
+            return _read_radiance(name)
     raise InputError(
         f"{name}: not an OpenEXR or Radiance file (starts with bytes {magic.hex(' ') or 'none'})"
     )
@@ -163,11 +177,24 @@ def write_exr(
         half: store HALF (float16) channels instead of FLOAT.
 
     Raises:
-        InputError: ``pixels``, ``chromaticities`` or ``white_luminance`` is unusable.
+        InputError: ``pixels``, ``chromaticities`` or ``white_luminance`` is unusable, or the
+            image is too large for the memory available.
 
     """
     name = os.fspath(path)
-    rgb = _checked_pixels(pixels, name)
+    with memory_guard(name):
+        _write_exr(path, _checked_pixels(pixels, name), chromaticities, white_luminance, half)
+
+
+def _write_exr(
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    chromaticities: Chromaticities,
+    white_luminance: float | None,
+    half: bool,
+) -> None:
+    """:func:`write_exr` of pixels already checked."""
+    name = os.fspath(path)
     header: dict[str, object] = {
         "compression": OpenEXR.ZIP_COMPRESSION,
         "type": OpenEXR.scanlineimage,
@@ -198,15 +225,16 @@ def write_radiance(path: str | os.PathLike[str], pixels: np.ndarray) -> None:
             are stored as 0 and values above the largest RGBE value (about 1.7e38) are clipped.
 
     Raises:
-        InputError: ``pixels`` is unusable.
+        InputError: ``pixels`` is unusable, or the image is too large for the memory available.
 
     """
     name = os.fspath(path)
-    rgbe = _encode_rgbe(_checked_pixels(pixels, name))
-    height, width = rgbe.shape[:2]
-    header = f"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y {height} +X {width}\n".encode("ascii")
-    body = _rle_framed(rgbe) if width in _RLE_LENGTHS else rgbe.tobytes()
-    write_bytes(path, header + body)
+    with memory_guard(name):
+        rgbe = _encode_rgbe(_checked_pixels(pixels, name))
+        height, width = rgbe.shape[:2]
+        header = f"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y {height} +X {width}\n".encode("ascii")
+        body = _rle_framed(rgbe) if width in _RLE_LENGTHS else rgbe.tobytes()
+        write_bytes(path, header + body)
 
 
 # Shared checks and helpers.
@@ -244,7 +272,7 @@ def _checked_chromaticities(values: Any, what: str) -> Chromaticities:
         raise InputError(f"{what}: expected 8 numbers, got {_describe(values)}") from exc
     if len(floats) != 8:
         raise InputError(f"{what}: expected 8 numbers, got {len(floats)}")
-    chromaticities = cast(Chromaticities, floats)
+    chromaticities: Chromaticities = floats
     try:
         luminance_weights(chromaticities)
     except InputError as exc:
@@ -264,22 +292,46 @@ def _checked_white_luminance(value: Any, name: str) -> float:
     return float(str(np.float32(luminance)))
 
 
-def _check_pixel_count(width: int, height: int, name: str) -> None:
-    if width < 1 or height < 1:
-        raise InputError(f"{name}: image size {width}x{height} is empty")
-    if width * height > MAX_PIXELS:
-        raise InputError(f"{name}: image size {width}x{height} exceeds {MAX_PIXELS} pixels")
+def _repaired(pixels: np.ndarray, name: str) -> np.ndarray:
+    """Check that an image read from ``name`` holds light, and make its samples finite.
 
+    NaN becomes 0, +inf the largest finite value in the image and -inf the smallest, in place.
 
-def _finite(pixels: np.ndarray) -> np.ndarray:
-    """Replace NaN by 0 and +/-inf by the largest/smallest finite value in the image."""
+    Args:
+        pixels: float32 (H, W, 3), as decoded.
+        name: the file, for the messages.
+
+    Returns:
+        ``pixels``, repaired.
+
+    Raises:
+        InputError: no sample is both finite and positive (all NaN, infinite, zero or negative):
+            whatever a repair made of it would be black.
+
+    Warns:
+        InputRepairWarning: some samples were NaN or infinite; the message counts the pixels.
+    """
     finite = np.isfinite(pixels)
+    # Reductions with where= read the finite samples without copying them out.
+    high = float(np.max(pixels, where=finite, initial=-np.inf))
+    if not high > 0:
+        raise InputError(
+            f"{name}: no sample is finite and positive (the largest finite value is {high}): "
+            "the image holds no light, so it is not an HDR image"
+        )
     if finite.all():
         return pixels
-    values = pixels[finite]
-    high = values.max() if values.size else 0.0
-    low = values.min() if values.size else 0.0
-    return np.nan_to_num(pixels, nan=0.0, posinf=high, neginf=low)
+    low = float(np.min(pixels, where=finite, initial=np.inf))
+    repaired = int(np.count_nonzero(~finite.all(axis=-1)))
+    total = pixels.shape[0] * pixels.shape[1]
+    warnings.warn(
+        f"{name}: {repaired} of {total} pixels held NaN or infinite samples; NaN became 0, +inf "
+        f"the largest finite value ({high:g}) and -inf the smallest ({low:g})",
+        InputRepairWarning,
+        stacklevel=4,
+    )
+    cleaned: np.ndarray = np.nan_to_num(pixels, copy=False, nan=0.0, posinf=high, neginf=low)
+    return cleaned
 
 
 # OpenEXR.
@@ -296,15 +348,9 @@ def _read_exr(name: str) -> HdrImage:
     white_luminance = None
     if "whiteLuminance" in header:
         white_luminance = _checked_white_luminance(header["whiteLuminance"], name)
-    channels = _exr_pixels(name)
-    if {"R", "G", "B"} <= channels.keys():
-        rgb = np.stack([_exr_plane(channels, c, (height, width), name) for c in "RGB"], axis=-1)
-    elif "Y" in channels:
-        rgb = _exr_luminance_chroma(channels, (height, width), chromaticities, name)
-    else:
-        raise InputError(f"{name}: channels {sorted(channels)} hold neither R, G, B nor Y (RY, BY)")
+    rgb = _exr_rgb(name, (height, width), chromaticities)
     return HdrImage(
-        pixels=np.ascontiguousarray(_finite(rgb)),
+        pixels=np.ascontiguousarray(_repaired(rgb, name)),
         chromaticities=chromaticities,
         white_luminance=white_luminance,
         source="exr",
@@ -329,7 +375,8 @@ def _exr_header(name: str) -> dict[str, Any]:
         raise InputError(
             f"{name}: the file holds {samples} samples in all, more than {4 * MAX_PIXELS}"
         )
-    return headers[0]
+    header: dict[str, Any] = headers[0]
+    return header
 
 
 def _exr_size(header: dict[str, Any], name: str) -> tuple[int, int]:
@@ -338,8 +385,24 @@ def _exr_size(header: dict[str, Any], name: str) -> tuple[int, int]:
         width, height = int(x_max) - int(x_min) + 1, int(y_max) - int(y_min) + 1
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{name}: missing or malformed dataWindow attribute") from exc
-    _check_pixel_count(width, height, name)
+    check_pixel_count(width, height, name)
     return width, height
+
+
+def _exr_rgb(name: str, shape: tuple[int, int], chromaticities: Chromaticities) -> np.ndarray:
+    """Decode the first part's pixels to float32 (H, W, 3) RGB.
+
+    The binding's channel arrays are released when this returns, before the caller's repair.
+    """
+    channels = _exr_pixels(name)
+    if {"R", "G", "B"} <= channels.keys():
+        rgb = np.empty((*shape, 3), dtype=np.float32)
+        for index, channel in enumerate("RGB"):
+            rgb[..., index] = _exr_plane(channels, channel, shape, name)
+        return rgb
+    if "Y" in channels:
+        return _exr_luminance_chroma(channels, shape, chromaticities, name)
+    raise InputError(f"{name}: channels {sorted(channels)} hold neither R, G, B nor Y (RY, BY)")
 
 
 def _exr_samples(header: dict[str, Any], name: str) -> int:
@@ -361,7 +424,8 @@ def _describe(value: object) -> str:
 
 def _exr_pixels(name: str) -> dict[str, OpenEXR.Channel]:
     try:
-        return OpenEXR.File(name, separate_channels=True).channels()
+        channels: dict[str, OpenEXR.Channel] = OpenEXR.File(name, separate_channels=True).channels()
+        return channels
     except Exception as exc:  # truncated or corrupt pixel data: the binding says "0 parts"
         raise InputError(f"{name}: cannot decode the OpenEXR pixel data: {exc}") from exc
 
@@ -386,7 +450,8 @@ def _exr_plane(
     if plane is None or plane.shape != shape:
         got = None if plane is None else plane.shape
         raise InputError(f"{name}: channel {channel_name} has shape {got}, expected {shape}")
-    return plane.astype(np.float32)
+    samples: np.ndarray = plane.astype(np.float32, copy=False)
+    return samples
 
 
 def _exr_luminance_chroma(
@@ -439,8 +504,10 @@ def _luminance_chroma_to_rgb(
     # each side, made as OpenEXR makes them: its reader clamps a row index y < 0 to 0 and
     # y > H - 1 to H - 2, and interpolates chroma for row -1 like any odd row.
     full_chroma = _upsample_chroma(columns, -1, height + 2)
+    del columns  # each intermediate is freed once used: peak memory is what limits image size
     rows = np.concatenate([[0], np.arange(height), [max(height - 2, 0)]])
     rgb = _yca_to_rgb(luminance[rows], full_chroma[..., 0], full_chroma[..., 1], weights)
+    del full_chroma
     return _fix_saturation(rgb, weights)
 
 
@@ -471,11 +538,12 @@ def _upsample_chroma(samples: np.ndarray, first: int, count: int) -> np.ndarray:
 
 
 def _yca_to_rgb(y: np.ndarray, ry: np.ndarray, by: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Return (..., 3) RGB from luminance and full-resolution chroma (ImfRgbaYca YCAtoRGBA)."""
-    red = (ry + 1) * y
-    blue = (by + 1) * y
-    green = (y - red * weights[0] - blue * weights[2]) / weights[1]
-    rgb = np.stack([red, green, blue], axis=-1).astype(np.float32)
+    """Return (..., 3) float32 RGB from luminance and full-resolution chroma (ImfRgbaYca YCAtoRGBA)."""
+    rgb = np.empty((*y.shape, 3), dtype=np.float32)
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    np.multiply(ry + 1, y, out=red)
+    np.multiply(by + 1, y, out=blue)
+    np.divide(y - red * weights[0] - blue * weights[2], weights[1], out=green)
     # Zero chroma is exact grey, without the rounding of the general formula.
     grey = (ry == 0) & (by == 0)
     rgb[grey] = y[grey, None]
@@ -486,11 +554,12 @@ def _fix_saturation(rgb: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Desaturate pixels much more saturated than their diagonal neighbours (ImfRgbaYca).
 
     Args:
-        rgb: (H + 2, W, 3) float32, the image with one extra row above and below.
+        rgb: (H + 2, W, 3) float32, the image with one extra row above and below; changed in
+            place.
         weights: luminance weights of the RGB channels.
 
     Returns:
-        (H, W, 3) float32, the image rows with over-saturated pixels pulled in.
+        (H, W, 3) float32, a view of the image rows of ``rgb``, over-saturated pixels pulled in.
 
     """
     saturation = _saturation(rgb)
@@ -500,7 +569,7 @@ def _fix_saturation(rgb: np.ndarray, weights: np.ndarray) -> np.ndarray:
     mean = np.minimum(1.0, 0.25 * (sides[:-2] + sides[2:]))
     limit = np.minimum(1.0, 1 - (1 - mean) * 0.25)
     own = saturation[1:-1]
-    result = rgb[1:-1].copy()
+    result = rgb[1:-1]
     over = own > limit
     result[over] = _desaturate(result[over], limit[over] / own[over], weights)
     return result
@@ -511,7 +580,8 @@ def _saturation(rgb: np.ndarray) -> np.ndarray:
     high = np.maximum(np.maximum(red, green), blue)
     low = np.minimum(np.minimum(red, green), blue)
     ratio = np.divide(low, high, out=np.ones_like(high), where=high > 0)
-    return 1 - ratio
+    saturation: np.ndarray = 1 - ratio
+    return saturation
 
 
 def _desaturate(rgb: np.ndarray, factor: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -520,7 +590,8 @@ def _desaturate(rgb: np.ndarray, factor: np.ndarray, weights: np.ndarray) -> np.
     out = np.maximum(high - (high - rgb) * factor[:, None], 0.0)
     before, after = rgb @ weights, out @ weights
     scale = np.divide(before, after, out=np.ones_like(after), where=after > 0)
-    return (out * scale[:, None]).astype(np.float32)
+    desaturated: np.ndarray = (out * scale[:, None]).astype(np.float32)
+    return desaturated
 
 
 # Radiance RGBE.
@@ -557,19 +628,26 @@ class _RgbeStream:
 
 
 def _read_radiance(name: str) -> HdrImage:
-    with open(name, "rb") as file:
-        header = _parse_radiance_header(file.read(_MAX_RADIANCE_HEADER), name)
-        file.seek(header.data_offset)
-        # At most 2 bytes per value (RLE codes of 1) plus the 4-byte scanline header: reading
-        # no further bounds memory whatever the file's size.
-        data = file.read(header.scanlines * (8 * header.scanline_length + 4))
+    try:
+        with open(name, "rb") as file:
+            header = _parse_radiance_header(file.read(_MAX_RADIANCE_HEADER), name)
+            file.seek(header.data_offset)
+            # At most 2 bytes per value (RLE codes of 1) plus the 4-byte scanline header: reading
+            # no further bounds memory whatever the file's size.
+            data = file.read(header.scanlines * (8 * header.scanline_length + 4))
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file: {exc}") from exc
     stream = _RgbeStream(data, name, header.data_offset)
     rgbe = _decode_scanlines(stream, header.scanlines, header.scanline_length)
+    # Free the encoded bytes (up to 8 a pixel) and then the RGBE array (4 a pixel) as soon as
+    # they are used up: the float image is the largest array, and peak memory is per pixel.
+    del data, stream
     pixels = _rgbe_to_float(rgbe)
+    del rgbe
     pixels /= header.scale
     pixels = _orient(pixels, header.orientation)
     return HdrImage(
-        pixels=np.ascontiguousarray(_finite(pixels)),
+        pixels=np.ascontiguousarray(_repaired(pixels, name)),
         chromaticities=header.chromaticities,
         white_luminance=None,
         source="radiance",
@@ -659,7 +737,7 @@ def _parse_resolution(line: bytes, name: str) -> tuple[str, int, int]:
     if not match or match[1][1] == match[3][1]:
         raise InputError(f"{name}: bad Radiance resolution line {line[:80]!r}")
     scanlines, length = int(match[2]), int(match[4])
-    _check_pixel_count(length, scanlines, name)
+    check_pixel_count(length, scanlines, name)
     return match[1] + match[3], scanlines, length
 
 
@@ -706,7 +784,8 @@ def _read_rle_scanline(stream: _RgbeStream, y: int, length: int) -> np.ndarray:
             line[x : x + count] = values
             pos, x = end, x + count
     stream.pos = pos
-    return np.frombuffer(line, dtype=np.uint8).reshape(4, length).T
+    rgbe: np.ndarray = np.frombuffer(line, dtype=np.uint8).reshape(4, length).T
+    return rgbe
 
 
 def _read_flat_scanline(stream: _RgbeStream, y: int, length: int) -> np.ndarray:

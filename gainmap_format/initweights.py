@@ -13,22 +13,52 @@ import hashlib
 import io
 import json
 import os
+import sys
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import write_bytes
-from .container import Activation, ResidualKind
 from .errors import InputError
 from .network import PARAMETER_NAMES, MlpWeights, parameter_shapes
+from .registries import Activation, ResidualKind
 
 #: The folder of shipped weights, inside the package.
 INIT_FOLDER = Path(__file__).resolve().parent / "init"
 
+#: Packages whose frames lie between a library warning and the line of the caller's that caused it.
+_LIBRARY_PACKAGES = ("gainmap_format", "pillow_plugin", "PIL")
+
 
 class MissingInitWarning(UserWarning):
     """Meta-initialisation was asked for, but none ships for the configuration: random weights were used."""
+
+
+def warn_missing_init(residual: ResidualKind, activation: Activation, width: int) -> None:
+    """Warn with :class:`MissingInitWarning`, pointing at the caller's line outside the library."""
+    warnings.warn(
+        f"no meta-initialisation ships for {initial_weights_name(residual, activation, width)}; "
+        "starting from random weights",
+        MissingInitWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` at which the function calling this sees the first frame outside the library.
+
+    The depth differs by entry point (``encode``, ``encode_file``, ``encode_prepared``, a Pillow
+    save through the plugin), so it is counted rather than fixed; Python 3.12's
+    ``skip_file_prefixes`` would do the same, but 3.10 is supported.
+    """
+    level = 1
+    frame = sys._getframe(1)
+    while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).split(".")[0] in _LIBRARY_PACKAGES:
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def initial_weights_name(residual: ResidualKind, activation: Activation, width: int) -> str:
@@ -106,11 +136,14 @@ def load_initial_weights(
 def weights_bytes(weights: MlpWeights) -> bytes:
     """The ``.npz`` file of some weights, uncompressed, arrays by parameter name."""
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(a, dtype=np.float32) for name, a in weights.arrays().items()})
+    arrays = {name: np.asarray(a, dtype=np.float32) for name, a in weights.arrays().items()}
+    # numpy's stubs let the ** arrays reach savez's allow_pickle: bool too. Passing allow_pickle
+    # explicitly is no way out: the older numpy releases we support would store it as an array.
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
 
 
-def write_initial_weights(path: str | os.PathLike[str], weights: MlpWeights, record: dict) -> Path:
+def write_initial_weights(path: str | os.PathLike[str], weights: MlpWeights, record: dict[str, object]) -> Path:
     """Write a weights file and its JSON record beside it, each atomically.
 
     Args:

@@ -4,10 +4,15 @@ Only the part of a JPEG before the first scan (SOS) is parsed; everything from t
 on (entropy-coded data, later tables, EOI, and whatever follows EOI, such as MPF secondary
 images) is kept as opaque bytes. That is what lets the library add or remove metadata
 segments without re-encoding, or even looking at, the image data.
+
+Before any JPEG is decoded, :func:`check_decodable` walks it to its end of image (EOI) and
+bounds its scan count (:data:`MAX_SCANS`): a progressive JPEG can repeat a scan thousands of
+times in a few kilobytes, and each repetition costs the decoder a pass over the whole image.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -25,6 +30,19 @@ MAX_SEGMENT_PAYLOAD = 0xFFFF - 2
 
 #: Markers that stand alone, with no length field (ITU T.81 table B.1).
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+MAX_SCANS = 100
+"""Most scans (SOS markers) a JPEG may hold for this library to decode it.
+
+Baseline JPEGs have 1 scan (or one per component); libjpeg's and mozjpeg's progressive scripts
+write about 10, Photoshop at most 5. Each scan costs the decoder a pass over the image, so this
+bound, ten times what encoders write, caps a JPEG's decode time at about 100 such passes
+(README, section Limits, states the measured worst case per megapixel).
+"""
+
+# In entropy-coded data a 0xFF is followed by 0x00 (a stuffed data byte), a restart marker
+# (0xD0-0xD7) or fill (0xFF); any other byte after it makes a marker that ends the scan.
+_MARKER_AFTER_SCAN = re.compile(rb"\xff(?=[^\x00\xd0-\xd7\xff])")
 
 
 @dataclass(frozen=True)
@@ -116,10 +134,67 @@ def parse_jpeg(data: bytes) -> JpegLayout:
         segments.append(segment)
 
 
-def _next_marker(data: bytes, pos: int) -> tuple[int, int]:
-    """The marker byte at ``pos`` and the offset of its 0xFF, skipping fill bytes."""
+def check_decodable(data: bytes, where: str) -> None:
+    """Check, without decoding, that a JPEG is whole and holds at most :data:`MAX_SCANS` scans.
+
+    Walks the marker segments and, with one C-speed search per scan, skips each scan's
+    entropy-coded data (stuffed 0xFF00 bytes and restart markers included) up to the marker
+    that ends it, until the end of image (EOI). Bytes after EOI (an MPF secondary image) are not
+    read. Stops at the first scan over the bound, so a hostile file is refused quickly.
+
+    Args:
+        data: the image, from its SOI marker on.
+        where: the file or image, for the message.
+
+    Raises:
+        JpegError: not a JPEG, a malformed or truncated segment, more than :data:`MAX_SCANS`
+            scans, or truncated (the data ends before EOI, which decoders would fill with
+            grey). The message starts with ``where``.
+    """
+    try:
+        _walk_to_end(data)
+    except JpegError as exc:
+        raise JpegError(f"{where}: {exc}") from None
+
+
+def _walk_to_end(data: bytes) -> None:
+    """Walk a JPEG from SOI to EOI, counting scans (see :func:`check_decodable`)."""
+    if not is_jpeg(data):
+        raise JpegError(f"not a JPEG file: it starts with {bytes(data[:4]).hex(' ')!r}, not FF D8 FF")
+    scans, pos = 0, 2
+    while True:
+        marker, start = _next_marker(data, pos, "the end of image (EOI)" if scans else "the first scan (SOS)")
+        if marker == EOI and scans:
+            return
+        if marker in (SOI, EOI):
+            raise JpegError(f"unexpected marker 0xFF{marker:02X} at offset {start} before any scan")
+        if marker in _STANDALONE:
+            pos = start + 2
+            continue
+        pos = _segment_end(data, marker, start)
+        if marker == SOS:
+            scans += 1
+            if scans > MAX_SCANS:
+                raise JpegError(
+                    f"scan {scans} at offset {start} is over the bound of {MAX_SCANS} scans (SOS markers) "
+                    "that this library decodes"
+                )
+            end = _MARKER_AFTER_SCAN.search(data, pos)
+            if end is None:
+                raise JpegError(
+                    f"truncated JPEG: the data of the scan at offset {start} runs to the end of the file "
+                    "with no end of image (EOI)"
+                )
+            pos = end.start()
+
+
+def _next_marker(data: bytes, pos: int, before: str = "the first scan (SOS)") -> tuple[int, int]:
+    """The marker byte at ``pos`` and the offset of its 0xFF, skipping fill bytes.
+
+    ``before`` names what the file should reach first, for the message when it ends.
+    """
     if pos >= len(data):
-        raise JpegError(f"truncated JPEG: file ends at offset {pos} before the first scan (SOS)")
+        raise JpegError(f"truncated JPEG: file ends at offset {pos} before {before}")
     if data[pos] != 0xFF:
         raise JpegError(f"expected a marker (0xFF) at offset {pos}, found 0x{data[pos]:02X}")
     start = pos
@@ -131,6 +206,12 @@ def _next_marker(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _read_segment(data: bytes, marker: int, start: int) -> tuple[Segment, int]:
+    end = _segment_end(data, marker, start)
+    return Segment(marker, bytes(data[start + 4 : end]), start), end
+
+
+def _segment_end(data: bytes, marker: int, start: int) -> int:
+    """The offset just after the segment whose 0xFF is at ``start``, its length checked."""
     if start + 4 > len(data):
         raise JpegError(f"truncated JPEG: segment 0xFF{marker:02X} at offset {start} has no length")
     length = (data[start + 2] << 8) | data[start + 3]
@@ -142,7 +223,7 @@ def _read_segment(data: bytes, marker: int, start: int) -> tuple[Segment, int]:
             f"truncated JPEG: segment 0xFF{marker:02X} at offset {start} declares {length} bytes "
             f"but the file ends {end - len(data)} bytes early"
         )
-    return Segment(marker, bytes(data[start + 4 : end]), start), end
+    return end
 
 
 def replace_segments(

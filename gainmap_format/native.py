@@ -23,7 +23,7 @@ from .network import LEVELS
 try:
     from . import _kernels
 except ImportError:  # pragma: no cover - exercised only where the extension could not be built
-    _kernels = None
+    _kernels = None  # type: ignore[assignment]  # optional: callers check available() first
 
 
 def available() -> bool:

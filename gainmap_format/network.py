@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
-from .container import FREQUENCIES, Activation
+from .registries import FREQUENCIES, Activation
 
 ENCODING_WIDTH = 2 * FREQUENCIES
 LEVELS = 256
@@ -120,9 +121,8 @@ def coordinates(count: int) -> np.ndarray:
 
 def activate(x: np.ndarray, activation: Activation) -> np.ndarray:
     """Spec §6.3: the hidden activation, sin(x) or max(x, 0)."""
-    if activation == "sine":
-        return np.sin(x)
-    return np.maximum(x, 0.0)
+    activated: np.ndarray = np.sin(x) if activation == "sine" else np.maximum(x, 0.0)
+    return activated
 
 
 def first_layer_tables(
@@ -152,7 +152,7 @@ def forward(
     levels: np.ndarray,
     rows: np.ndarray,
     cols: np.ndarray,
-) -> np.ndarray:
+) -> NDArray[np.float32]:
     """Evaluate the network on a block of pixels, as spec §6.3 defines it.
 
     Args:
@@ -171,4 +171,5 @@ def forward(
     hidden = hidden + row[:, None, :] + col[None, :, :]
     hidden = activate(hidden, activation)
     hidden = activate(hidden @ weights.W2 + weights.b2, activation)
-    return (hidden @ weights.W3 + weights.b3).astype(np.float32)
+    residual: NDArray[np.float32] = (hidden @ weights.W3 + weights.b3).astype(np.float32)
+    return residual

@@ -12,7 +12,6 @@ range = max - min, before the network learns it; the container records mean and 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +26,8 @@ from .colour import (
     pq_encode,
     transfer_decode,
 )
-from .container import ResidualKind
 from .errors import InputError
+from .registries import ResidualKind
 
 EPSILON = 1.0 / 64.0
 SDR_WHITE_LUMINANCE = 100.0
@@ -92,7 +91,7 @@ def pq_to_linear(pq: np.ndarray, scale: float) -> np.ndarray:
     return (pq_decode(pq) / scale).astype(np.float32)
 
 
-def residual_map(hdr_pq: np.ndarray, sdr_pq: np.ndarray, kind: ResidualKind, epsilon: float = EPSILON):
+def residual_map(hdr_pq: np.ndarray, sdr_pq: np.ndarray, kind: ResidualKind, epsilon: float = EPSILON) -> np.ndarray:
     """The residual f that takes ``sdr_pq`` to ``hdr_pq`` (spec §7.2).
 
     Args:
@@ -111,7 +110,7 @@ def residual_map(hdr_pq: np.ndarray, sdr_pq: np.ndarray, kind: ResidualKind, eps
     return (h / s).astype(np.float32)
 
 
-def apply_residual(sdr_pq: np.ndarray, f: np.ndarray, kind: ResidualKind, epsilon: float = EPSILON):
+def apply_residual(sdr_pq: np.ndarray, f: np.ndarray, kind: ResidualKind, epsilon: float = EPSILON) -> np.ndarray:
     """Invert :func:`residual_map`: the HDR that ``f`` predicts from ``sdr_pq`` (spec §7.3).
 
     Returns:
@@ -123,29 +122,9 @@ def apply_residual(sdr_pq: np.ndarray, f: np.ndarray, kind: ResidualKind, epsilo
         hdr = np.power(s, f.astype(np.float32))
     else:
         hdr = s * f.astype(np.float32)
-    hdr = np.nan_to_num(hdr - np.float32(epsilon), nan=0.0, posinf=1.0, neginf=0.0)
-    return np.clip(hdr, 0.0, 1.0).astype(np.float32)
-
-
-def display_weight(display_headroom: float, base_headroom: float, alternate_headroom: float) -> float:
-    """ISO 21496-1's weight for a display: how far to go from the base toward the alternate.
-
-    The same formula serves both directions: when the base is the HDR rendition (base headroom
-    above the alternate's), a brighter display gets a smaller weight.
-
-    Args:
-        display_headroom: log2 of the display's peak over SDR white (0 for an SDR display).
-        base_headroom: log2 headroom of the base rendition.
-        alternate_headroom: log2 headroom of the alternate rendition.
-
-    Returns:
-        w in [0, 1]: 0 shows the base, 1 the full alternate rendition.
-    """
-    if not math.isfinite(display_headroom):
-        raise InputError(f"display headroom {display_headroom} is not finite")
-    if alternate_headroom == base_headroom:
-        return 1.0
-    return min(1.0, max(0.0, (display_headroom - base_headroom) / (alternate_headroom - base_headroom)))
+    finite: np.ndarray = np.nan_to_num(hdr - np.float32(epsilon), nan=0.0, posinf=1.0, neginf=0.0)
+    clipped: np.ndarray = np.clip(finite, 0.0, 1.0)
+    return clipped.astype(np.float32)
 
 
 def weight_residual(f: np.ndarray, kind: ResidualKind, weight: float) -> np.ndarray:
@@ -158,15 +137,14 @@ def weight_residual(f: np.ndarray, kind: ResidualKind, weight: float) -> np.ndar
     Args:
         f: float32 (H, W, 3), the denormalised residual.
         kind: "gamma" or "gain".
-        weight: w in [0, 1] from :func:`display_weight`.
+        weight: w in [0, 1] from :func:`~gainmap_format.adaptation.iso21496_weight`.
 
     Returns:
         float32 (H, W, 3), the residual to apply instead of ``f``.
     """
     w = np.float32(weight)
-    if kind == "gamma":
-        return (1.0 + w * (f - 1.0)).astype(np.float32)
-    return np.power(np.maximum(f, 0.0), w).astype(np.float32)
+    weighted: np.ndarray = 1.0 + w * (f - 1.0) if kind == "gamma" else np.power(np.maximum(f, 0.0), w)
+    return weighted.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -186,8 +164,10 @@ class Normalisation:
 
     def apply(self, values: np.ndarray) -> np.ndarray:
         """Normalise: float32, about [-1, 1]."""
-        return (2.0 * (values - self.mean) / self.range).astype(np.float32)
+        normalised: np.ndarray = 2.0 * (values - self.mean) / self.range
+        return normalised.astype(np.float32)
 
     def invert(self, z: np.ndarray) -> np.ndarray:
         """Denormalise: float32."""
-        return (z * np.float32(self.range / 2.0) + np.float32(self.mean)).astype(np.float32)
+        values: np.ndarray = z * np.float32(self.range / 2.0) + np.float32(self.mean)
+        return values.astype(np.float32)

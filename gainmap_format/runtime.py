@@ -18,17 +18,18 @@ Both take their constants from the same functions here, and the tests check that
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from . import graph as graph_contract
 from . import native
 from .colour import PQ_C1, PQ_C2, PQ_C3, PQ_M1, PQ_M2, PQ_PEAK_LUMINANCE, PRIMARIES, conversion_matrix, transfer_decode
-from .container import GainMapMetadata
+from .container import GainMapMetadata, check_metadata
 from .errors import InputError
 from .network import LEVELS, MlpWeights, coordinates, first_layer_tables, normalised_levels, positional_encoding
 
@@ -50,7 +51,7 @@ class Rendition:
 
     Attributes:
         pq: float32 (H, W, 3), BT.2020 PQ code values in [0, 1]; None when ``render`` was told
-            ``with_pq=False`` and used the C kernel.
+            ``with_pq=False``.
         linear: float32 (H, W, 3), linear BT.2020 in units of ``render``'s ``linear_unit`` cd/m².
     """
 
@@ -58,7 +59,7 @@ class Rendition:
     linear: np.ndarray
 
 
-def _constant(name: str, value, dtype=np.float32) -> TensorProto:
+def _constant(name: str, value: object, dtype: type[np.generic] = np.float32) -> TensorProto:
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
 
 
@@ -66,7 +67,7 @@ def _constant(name: str, value, dtype=np.float32) -> TensorProto:
 _STACKED_LOOKUP_OUTPUTS = frozenset({"t", "j", "g", "c"})
 
 
-def _per_channel_lookup(model) -> None:
+def _per_channel_lookup(model: ModelProto) -> None:
     """Replace the stacked colour lookup by three lookups and two adds (same value of "c")."""
     make = helper.make_node
     per_channel = [
@@ -126,7 +127,7 @@ def residual_affine(metadata: GainMapMetadata, weight: float) -> tuple[float, fl
     return scale, offset
 
 
-def _sdr_to_pq_nodes(metadata: GainMapMetadata) -> tuple[list, list]:
+def _sdr_to_pq_nodes(metadata: GainMapMetadata) -> tuple[list[NodeProto], list[TensorProto]]:
     """Spec §7.1: code values to BT.2020 PQ, as a 256-entry table, a matrix and the PQ curve."""
     table, matrix = sdr_constants(metadata)
     make = helper.make_node
@@ -156,7 +157,7 @@ def _sdr_to_pq_nodes(metadata: GainMapMetadata) -> tuple[list, list]:
     return nodes, constants
 
 
-def _residual_nodes(metadata: GainMapMetadata, weight: float) -> tuple[list, list]:
+def _residual_nodes(metadata: GainMapMetadata, weight: float) -> tuple[list[NodeProto], list[TensorProto]]:
     """Spec §7.4, §7.5, §7.3: denormalise, adapt to the display, apply, clip to [0, 1]."""
     scale, offset = residual_affine(metadata, weight)
     make = helper.make_node
@@ -189,7 +190,7 @@ def _residual_nodes(metadata: GainMapMetadata, weight: float) -> tuple[list, lis
     return nodes, constants
 
 
-def _pq_decode_nodes(linear_unit: float) -> tuple[list, list]:
+def _pq_decode_nodes(linear_unit: float) -> tuple[list[NodeProto], list[TensorProto]]:
     """Spec §7.6: PQ code values to linear light in units of ``linear_unit`` cd/m² (ST 2084 EOTF)."""
     make = helper.make_node
     nodes = [
@@ -242,14 +243,20 @@ def _session(model: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _strips(height: int, width: int, hidden_width: int):
-    pixels = STRIP_PIXELS * _REFERENCE_WIDTH // hidden_width
-    strip = max(1, pixels // width)
+def _strip_rows(width: int, hidden_width: int) -> int:
+    """Rows per strip: about STRIP_PIXELS pixels at hidden width 16, fewer for wider networks."""
+    return max(1, STRIP_PIXELS * _REFERENCE_WIDTH // hidden_width // width)
+
+
+def _strips(height: int, width: int, hidden_width: int) -> Iterator[tuple[int, int]]:
+    strip = _strip_rows(width, hidden_width)
     for top in range(0, height, strip):
         yield top, min(top + strip, height)
 
 
-def _feeds(levels: np.ndarray, rows: np.ndarray, cols: np.ndarray, code: np.ndarray, top: int, bottom: int):
+def _feeds(
+    levels: np.ndarray, rows: np.ndarray, cols: np.ndarray, code: np.ndarray, top: int, bottom: int
+) -> dict[str, np.ndarray]:
     return {
         graph_contract.INPUT_LEVELS: levels,
         graph_contract.INPUT_ROWS: rows[top:bottom],
@@ -258,7 +265,7 @@ def _feeds(levels: np.ndarray, rows: np.ndarray, cols: np.ndarray, code: np.ndar
     }
 
 
-def _encodings(metadata: GainMapMetadata, height: int, width: int):
+def _encodings(metadata: GainMapMetadata, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     levels = positional_encoding(normalised_levels(metadata.input_mean, metadata.input_range))
     return levels, positional_encoding(coordinates(height)), positional_encoding(coordinates(width))
 
@@ -294,27 +301,44 @@ def render(
             when the extension is built).
         linear_unit: cd/m² of 1.0 in the linear output: 1 for cd/m², SDR white's luminance for
             relative light (the scale is folded into the decode, not applied afterwards).
-        with_pq: return the PQ code values too; False saves their memory with the C kernel.
+        with_pq: return the PQ code values too; False saves their memory (with ONNX Runtime, all
+            but one strip's).
 
     Returns:
-        The rendition in BT.2020 PQ and in linear light.
+        The rendition in BT.2020 PQ and in linear light: finite, PQ in [0, 1], linear light in
+        [0, 10000 / linear_unit] (spec §7.7).
+
+    Raises:
+        ContainerError: ``metadata`` holds a value that a reader rejects (spec §4.6); the
+            finiteness of the output rests on those ranges.
+        InputError: a weight outside [0, 1], a linear unit outside [1, 10000] cd/m², or an
+            unknown or unavailable engine.
     """
+    check_metadata(metadata)
+    if not 0.0 <= weight <= 1.0:
+        raise InputError(f"display weight {weight!r} is outside [0, 1]")
+    # Spec §7.7: 10000 cd/m² in units of at least 1 cd/m² stays finite even in binary16.
+    if not 1.0 <= linear_unit <= PQ_PEAK_LUMINANCE:
+        raise InputError(f"linear unit {linear_unit!r} cd/m² is outside [1, {PQ_PEAK_LUMINANCE:g}]")
     if resolve_engine(engine) == "native":
         return _render_native(weights, metadata, code, weight, linear_unit, with_pq)
     session = _session(decode_model(weights, metadata, weight, linear_unit))
     height, width, _ = code.shape
     levels, rows, cols = _encodings(metadata, height, width)
-    pq = np.empty((height, width, 3), dtype=np.float32)
+    # Without with_pq the graph's PQ output goes to one strip's scratch, overwritten strip by strip.
+    pq_rows = height if with_pq else min(height, _strip_rows(width, metadata.hidden_width))
+    pq = np.empty((pq_rows, width, 3), dtype=np.float32)
     linear = np.empty((height, width, 3), dtype=np.float32)
     for top, bottom in _strips(height, width, metadata.hidden_width):
         binding = session.io_binding()
         for name, value in _feeds(levels, rows, cols, code, top, bottom).items():
             binding.bind_cpu_input(name, value)
         # Row strips of C-contiguous arrays are contiguous: the runtime writes straight into them.
-        for name, out in ((_PQ, pq[top:bottom]), (_LINEAR, linear[top:bottom])):
+        pq_strip = pq[top:bottom] if with_pq else pq[: bottom - top]
+        for name, out in ((_PQ, pq_strip), (_LINEAR, linear[top:bottom])):
             binding.bind_output(name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
         session.run_with_iobinding(binding)
-    return Rendition(pq, linear)
+    return Rendition(pq if with_pq else None, linear)
 
 
 def _render_native(

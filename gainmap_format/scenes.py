@@ -7,11 +7,12 @@ colours outside BT.709, specular highlights, smooth shading and fine texture.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .errors import InputError
 
 
-def hdr_scene(height: int = 512, width: int = 768, seed: int = 0) -> np.ndarray:
+def hdr_scene(height: int = 512, width: int = 768, seed: int = 0) -> NDArray[np.float32]:
     """Render the scene.
 
     Args:
@@ -39,7 +40,8 @@ def hdr_scene(height: int = 512, width: int = 768, seed: int = 0) -> np.ndarray:
         highlight = np.exp(-(((x - cx + 0.02) ** 2 + (y - 0.72) ** 2) / 0.0002)) * 1500.0
         mask = (ball > 0)[..., None]
         image = np.where(mask, ball[..., None] * np.array(colour) + highlight[..., None], image)
-    return np.clip(image, 0.0, None).astype(np.float32)
+    scene: NDArray[np.float32] = np.clip(image, 0.0, None).astype(np.float32)
+    return scene
 
 
 def _smooth_noise(rng: np.random.Generator, height: int, width: int) -> np.ndarray:

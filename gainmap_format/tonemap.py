@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .colour import PRIMARIES, convert_primaries, gamma24_encode, pq_decode
+from .limits import map_rows
 
 CURVE_B = 0.9662
 CURVE_PEAK_LUMINANCE = 1000.0
@@ -20,11 +21,15 @@ CURVE_PEAK_LUMINANCE = 1000.0
 def tone_curve(luminance: np.ndarray) -> np.ndarray:
     """The per-channel curve: cd/m² to relative SDR linear light in [0, 1]."""
     x = np.clip(luminance, 0.0, None) / CURVE_PEAK_LUMINANCE
-    return np.minimum((1.0 + CURVE_B) * x / (1.0 + CURVE_B * x), 1.0)
+    relative: np.ndarray = np.minimum((1.0 + CURVE_B) * x / (1.0 + CURVE_B * x), 1.0)
+    return relative
 
 
 def default_sdr(hdr_pq: np.ndarray) -> np.ndarray:
     """Render the default SDR base from HDR.
+
+    The curve works in float64 (several image-sized temporaries at 8 bytes a sample), so it
+    runs a block of rows at a time; the output is the same as in one pass.
 
     Args:
         hdr_pq: float32 (H, W, 3), BT.2020 PQ code values.
@@ -32,6 +37,11 @@ def default_sdr(hdr_pq: np.ndarray) -> np.ndarray:
     Returns:
         uint8 (H, W, 3), BT.709 primaries, pure gamma 2.4 code values.
     """
+    return map_rows(_default_sdr_block, np.empty(hdr_pq.shape, np.uint8), hdr_pq)
+
+
+def _default_sdr_block(hdr_pq: np.ndarray) -> np.ndarray:
+    """:func:`default_sdr` of float32 (rows, W, 3) PQ: uint8 (rows, W, 3) code values."""
     linear_bt2020 = tone_curve(pq_decode(hdr_pq.astype(np.float64)))
     linear_bt709 = np.clip(convert_primaries(linear_bt2020, PRIMARIES["bt2020"], PRIMARIES["bt709"]), 0.0, 1.0)
     code = gamma24_encode(linear_bt709)

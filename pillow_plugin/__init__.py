@@ -22,6 +22,11 @@ Plain JPEGs, MPOs, progressive and CMYK JPEGs open exactly as without the plugin
 ``im.hdr`` then raises the ``gainmap_format.GainmapError`` it describes (``ContainerError`` and
 its kin for ours, ``StandardGainMapError`` for the others).
 
+A save that the plugin handles (``hdr=``, or an image carrying a gain map) to a path never
+damages the file it replaces: everything is computed in memory, then written to a temporary
+file that is renamed over the target. For that, ``register`` wraps ``Image.Image.save`` (Pillow
+empties a path target before any save handler runs); ``unregister`` restores it.
+
 Saving without ``hdr=`` an image that came from a gain-map JPEG keeps the gain map when the
 pixels are those of the file's base, and otherwise writes the image without it and warns with
 :class:`HdrDroppedWarning`; ``hdr=False`` drops it silently. Save options for ``hdr=``:
@@ -42,7 +47,7 @@ from . import options
 from .errors import GainMapWarning, HdrDroppedWarning
 from .hdr import INFO_KEY, HdrImage, HdrMetadata
 from .opener import GainMapJpegImageFile, GainMapMpoImageFile, wrap_factory
-from .saver import wrap_save
+from .saver import wrap_image_save, wrap_save
 
 __all__ = [
     "INFO_KEY",
@@ -82,16 +87,22 @@ def register(**settings: Any) -> None:
     save = Image.SAVE[JpegImagePlugin.JpegImageFile.format]
     if getattr(save, "__wrapped__", None) is None:
         Image.register_save(JpegImagePlugin.JpegImageFile.format, wrap_save(save))
+    if getattr(Image.Image.save, "__wrapped__", None) is None:
+        Image.Image.save = wrap_image_save(Image.Image.save)  # type: ignore[method-assign]
 
 
 def unregister() -> None:
-    """Give Pillow back its own JPEG open and save handlers (for comparisons and tests)."""
+    """Give Pillow back its own JPEG open and save handlers and ``Image.save`` (for comparisons and tests)."""
+    original_save = getattr(Image.Image.save, "__wrapped__", None)
+    if original_save is not None:
+        Image.Image.save = original_save  # type: ignore[method-assign]
     factory, accept = Image.OPEN[JpegImagePlugin.JpegImageFile.format]
-    if getattr(factory, "__wrapped__", None) is not None:
-        Image.register_open(JpegImagePlugin.JpegImageFile.format, factory.__wrapped__, accept)
-    save = Image.SAVE[JpegImagePlugin.JpegImageFile.format]
-    if getattr(save, "__wrapped__", None) is not None:
-        Image.register_save(JpegImagePlugin.JpegImageFile.format, save.__wrapped__)
+    original_factory = getattr(factory, "__wrapped__", None)
+    if original_factory is not None:
+        Image.register_open(JpegImagePlugin.JpegImageFile.format, original_factory, accept)
+    original_handler = getattr(Image.SAVE[JpegImagePlugin.JpegImageFile.format], "__wrapped__", None)
+    if original_handler is not None:
+        Image.register_save(JpegImagePlugin.JpegImageFile.format, original_handler)
 
 
 register()

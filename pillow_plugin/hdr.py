@@ -156,7 +156,8 @@ class HdrImage:
             GainmapError: the gain map or base cannot be decoded (e.g. damaged image data).
         """
         if display_headroom is None:
-            return self._full_rendition().copy()
+            rendition: np.ndarray = self._full_rendition().copy()
+            return rendition
         with internal():
             return self._source.relative(display_headroom)
 
@@ -261,8 +262,12 @@ class _OurSource(_Source):
         return self._decode(display_headroom, with_pq=False).linear("sdr-white")
 
     def pq(self, display_headroom: float | None) -> np.ndarray:
+        pq = self._decode(display_headroom, with_pq=True).pq
+        if pq is None:  # pragma: no cover - decode keeps PQ when asked to
+            raise AssertionError("decode(with_pq=True) returned no PQ values")
         # A copy, so that a caller writing into it cannot change the kept decode.
-        return self._decode(display_headroom, with_pq=True).pq.copy()
+        copied: np.ndarray = pq.copy()
+        return copied
 
     def absolute(self, display_headroom: float | None) -> np.ndarray:
         return self._decode(display_headroom, with_pq=False).linear("absolute")
@@ -311,7 +316,8 @@ class _StandardSource(_Source):
         return hdr_to_pq(self.relative(display_headroom), chromaticities, self.metadata.sdr_white_luminance)
 
     def absolute(self, display_headroom: float | None) -> np.ndarray:
-        return self.relative(display_headroom) * np.float32(self.metadata.sdr_white_luminance)
+        absolute: np.ndarray = self.relative(display_headroom) * np.float32(self.metadata.sdr_white_luminance)
+        return absolute
 
     def carry_to(self, base_jpeg: bytes) -> bytes:
         return attach_gain_map(base_jpeg, self._gain_map)
@@ -348,6 +354,6 @@ class GainMapLink:
             return False
         try:
             with internal(), JpegImagePlugin.JpegImageFile(io.BytesIO(self.data)) as original:
-                return original.mode == image.mode and original.tobytes() == image.tobytes()
+                return bool(original.mode == image.mode and original.tobytes() == image.tobytes())
         except (OSError, SyntaxError, ValueError, JpegError):
             return False

@@ -11,27 +11,31 @@ one that announces it, and the first 64 KiB of each MPF image for an MPO, to see
 them is a gain map (Apple files announce nothing in their primary image).
 
 A gain map that cannot be used never stops the file from opening: it opens as its SDR base
-with a :class:`~pillow_plugin.errors.GainMapWarning`, and ``im.hdr`` raises the error.
+with a :class:`~pillow_plugin.errors.GainMapWarning` that names the file, and ``im.hdr`` raises
+the error. That holds for any exception the probe meets, not only the library's documented
+``GainmapError``: Pillow turns some (``IndexError``, ``TypeError``, ``struct.error``) raised by
+a factory into "cannot identify image file", and a file that plain Pillow opens must open here too.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import warnings
 from collections.abc import Callable
 from typing import IO
 
-from PIL import JpegImagePlugin, MpoImagePlugin
+from PIL import ImageFile, JpegImagePlugin, MpoImagePlugin
 
 from gainmap_format import structs
-from gainmap_format.errors import GainmapError, InputError, JpegError, StandardGainMapError
+from gainmap_format.errors import GainmapError, JpegError, StandardGainMapError
 from gainmap_format.jpeg import JpegLayout, parse_jpeg
-from gainmap_format.standard import HDRGM_NS, find_gain_map, is_gain_map_image, mpf_images
+from gainmap_format.standard import HDRGM_NS, find_gain_map, is_gain_map_image, mpf_images, xmp_mentions
 
 from . import options
 from .errors import GainMapWarning
-from .hdr import INFO_KEY, INTERNAL, GainMapLink, HdrImage, _OurSource, _StandardSource
+from .hdr import INFO_KEY, INTERNAL, GainMapLink, HdrImage, _OurSource, _Source, _StandardSource
 
 #: Largest file whose gain map is read into memory.
 MAX_FILE_BYTES = 1 << 30
@@ -41,8 +45,6 @@ MAX_HEADER_BYTES = 1 << 23
 
 #: Bytes read from the start of each MPF image to look for a gain-map marking.
 PEEK_BYTES = 1 << 16
-
-_HDRGM = HDRGM_NS.encode()
 
 
 class _HdrAttribute:
@@ -74,27 +76,29 @@ _ADOPTED = {
 }
 
 
-Factory = Callable[[IO[bytes], str | bytes | None], JpegImagePlugin.JpegImageFile]
+#: Pillow's open factory for a format, as ``Image.OPEN`` holds it.
+Factory = Callable[[IO[bytes], str | bytes], ImageFile.ImageFile]
 
 
 def wrap_factory(original: Factory) -> Factory:
     """Pillow's JPEG factory, followed by the gain-map probe."""
 
-    def jpeg_factory(fp: IO[bytes], filename: str | bytes | None = None) -> JpegImagePlugin.JpegImageFile:
+    def jpeg_factory(fp: IO[bytes], filename: str | bytes) -> ImageFile.ImageFile:
         image = original(fp, filename)
         if INTERNAL.get() or type(image) not in _ADOPTED:
             return image
+        assert isinstance(image, JpegImagePlugin.JpegImageFile)  # every _ADOPTED class is one
         link = _probe(image)
+        # Pillow's classes do not declare these attributes; the plugin adds them to the instance.
         if link is None:
-            image.hdr = None
+            image.hdr = None  # type: ignore[attr-defined]
         else:
             image.__class__ = _ADOPTED[type(image)]
-            image._gain_map_link = link
+            image._gain_map_link = link  # type: ignore[attr-defined]
             image.info[INFO_KEY] = link
         return image
 
-    jpeg_factory.__wrapped__ = original
-    return jpeg_factory
+    return functools.update_wrapper(jpeg_factory, original)
 
 
 def _probe(image: JpegImagePlugin.JpegImageFile) -> GainMapLink | None:
@@ -103,21 +107,42 @@ def _probe(image: JpegImagePlugin.JpegImageFile) -> GainMapLink | None:
     if not hints:
         return None
     fp = image.fp
+    if fp is None:
+        return None
     position = fp.tell()
     try:
         if hints == {"mpf"} and not _mpf_image_marked(fp):
             return None
         data = _read_all(fp)
         return _link(image, data, hints)
-    except (GainmapError, OSError) as exc:
-        error = exc if isinstance(exc, GainmapError) else StandardGainMapError(f"cannot read the file: {exc}")
+    except Exception as exc:  # any failure must still leave the SDR base open (module notes)
+        error = _as_gainmap_error(exc)
+        named = f"{os.fsdecode(image.filename)}: " if image.filename else ""
         warnings.warn(
-            GainMapWarning(f"the gain map is unusable, so the image opened as its SDR base: {error}"),
+            GainMapWarning(f"{named}the gain map is unusable, so the image opened as its SDR base: {error}"),
             stacklevel=5,
         )
         return GainMapLink(data=b"", mode=image.mode, size=image.size, error=error)
     finally:
         fp.seek(position)
+
+
+def _as_gainmap_error(exc: Exception) -> GainmapError:
+    """The library's error for a failed probe: a ``GainmapError`` as it is, anything else wrapped.
+
+    The library raises only ``GainmapError`` on bad input; anything else reaching here is a bug,
+    which the message says, while the file still opens.
+    """
+    if isinstance(exc, GainmapError):
+        return exc
+    if isinstance(exc, OSError):
+        error = StandardGainMapError(f"cannot read the file: {exc}")
+    else:
+        error = StandardGainMapError(
+            f"reading the gain map failed with {type(exc).__name__}: {exc} (a bug in gainmap_format; please report it)"
+        )
+    error.__cause__ = exc
+    return error
 
 
 def _hints(applist: list[tuple[str, bytes]]) -> set[str]:
@@ -128,7 +153,7 @@ def _hints(applist: list[tuple[str, bytes]]) -> set[str]:
             hints.add("gainmlp")
         elif marker == "APP2" and payload.startswith(structs.ISO_IDENTIFIER):
             hints.add("standard")
-        elif marker == "APP1" and payload.startswith(structs.XMP_IDENTIFIER) and _HDRGM in payload:
+        elif marker == "APP1" and payload.startswith(structs.XMP_IDENTIFIER) and xmp_mentions(payload, HDRGM_NS):
             hints.add("standard")
         elif marker == "APP2" and payload.startswith(structs.MPF_IDENTIFIER):
             hints.add("mpf")
@@ -138,6 +163,7 @@ def _hints(applist: list[tuple[str, bytes]]) -> set[str]:
 
 
 def _link(image: JpegImagePlugin.JpegImageFile, data: bytes, hints: set[str]) -> GainMapLink | None:
+    source: _Source
     if "gainmlp" in hints:
         source = _our_source(data, image.size)
     else:
@@ -154,15 +180,13 @@ def _link(image: JpegImagePlugin.JpegImageFile, data: bytes, hints: set[str]) ->
 
 def _our_source(data: bytes, size: tuple[int, int]) -> _OurSource:
     """Check our container and graph now, so that a damaged file warns when it opens."""
-    from gainmap_format.codec import read_container
+    from gainmap_format.codec import check_base_size, read_container
     from gainmap_format.container import is_our_segment
     from gainmap_format.graph import check_graph
 
     container = read_container(data)
     metadata = container.metadata
-    if (metadata.width, metadata.height) != size:
-        made_for = f"{metadata.width}x{metadata.height}"
-        raise InputError(f"the base image is {size[0]}x{size[1]} but the gain map was made for {made_for}")
+    check_base_size(size, (metadata.width, metadata.height), "JPEG base image")
     check_graph(container.graph, metadata.activation, metadata.hidden_width)
     segments = tuple(s for s in parse_jpeg(data).segments if is_our_segment(s))
     return _OurSource(data, metadata, segments)

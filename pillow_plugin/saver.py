@@ -1,6 +1,8 @@
 """Saving: ``im.save("x.jpg", hdr=...)`` writes a GainMLP file; a plain save keeps or warns.
 
-The wrapper sits in front of Pillow's JPEG save handler:
+Two wrappers. :func:`wrap_image_save` sits in front of ``Image.Image.save`` and makes a save the
+plugin handles safe for the file it replaces; :func:`wrap_save` sits in front of Pillow's JPEG save
+handler and does the work:
 
 - ``hdr=`` an array (or an :class:`~pillow_plugin.hdr.HdrImage`): Pillow encodes the image as
   the SDR base with every option given (quality, subsampling, exif, icc_profile, ...), and
@@ -14,16 +16,21 @@ The wrapper sits in front of Pillow's JPEG save handler:
 
 from __future__ import annotations
 
+import functools
 import io
+import os
 import warnings
-from collections.abc import Callable
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any, TypeGuard
 
 import numpy as np
 from PIL import Image
 
-from gainmap_format.colour import PRIMARIES, Chromaticities
+from gainmap_format.atomic import check_target, write_bytes
+from gainmap_format.colour import PRIMARIES, Chromaticities, resolve_chromaticities
 from gainmap_format.errors import GainmapError, InputError
+from gainmap_format.options import checked_encode_options
 from gainmap_format.standard import find_gain_map
 
 from . import options
@@ -36,26 +43,142 @@ HDR_OPTIONS = ("hdr", "hdr_primaries", "hdr_options", "hdr_progress")
 #: Relative HDR arrays put SDR white at 1.0; the codec places SDR white at this many cd/m².
 _SDR_WHITE = 100.0
 
+_JPEG = "JPEG"
+
 
 SaveHandler = Callable[[Image.Image, IO[bytes], str | bytes], None]
+SaveMethod = Callable[..., None]
+
+
+def wrap_image_save(original: SaveMethod) -> SaveMethod:
+    """``Image.Image.save``, made safe for the file it replaces when the plugin writes it.
+
+    Pillow opens a path target with ``open(path, "w+b")``, which empties an existing file,
+    before it calls the format's save handler, and the ``hdr=`` path validates and fits for
+    seconds after that: a bad argument or a Ctrl-C would leave the old file (often the source
+    image itself) empty. No save handler can undo that, and the image need not be one the
+    plugin opened (``Image.fromarray(sdr).save(path, hdr=...)``), so the save method is the
+    only place that runs early enough. The wrapper changes only JPEG saves to a path that the
+    plugin handles (``hdr=`` given, or a gain map carried from the file the image came from):
+    it checks the target's folder, runs Pillow's own save with every argument into memory, and
+    writes the bytes to a temporary file that is renamed over the target. Every other save
+    reaches Pillow unchanged. An ``hdr=`` save to a format other than JPEG is refused before
+    anything is opened, rather than writing the image without its HDR.
+    """
+
+    @functools.wraps(original)
+    def save(self: Image.Image, fp: Any, format: str | None = None, **params: Any) -> None:
+        # Pillow lets an encoderinfo already set on the image override the arguments.
+        settings = {**params, **getattr(self, "encoderinfo", {})}
+        if not _plugin_writes(self, settings):
+            original(self, fp, format, **params)
+            return
+        target_format = _target_format(fp, format)
+        if _hdr_given(settings) and target_format not in (None, _JPEG):
+            raise InputError(
+                f"cannot save {_describe(fp)}: hdr= writes a gain-map JPEG, not {target_format}; "
+                "save as JPEG (.jpg) or leave out hdr="
+            )
+        if not _is_path(fp) or target_format != _JPEG:
+            original(self, fp, format, **params)
+            return
+        path = os.fsdecode(fp)
+        check_target(path)
+        buffer = _NamedBuffer(path)
+        original(self, buffer, _JPEG, **params)
+        write_bytes(path, buffer.getvalue())
+
+    return save
 
 
 def wrap_save(original: SaveHandler) -> SaveHandler:
-    """Pillow's JPEG save handler, preceded by the gain-map logic."""
+    """Pillow's JPEG save handler, preceded by the gain-map logic.
+
+    Everything is computed before the first byte goes to ``fp``, so a failure leaves a stream
+    the caller passed as it was.
+    """
 
     def jpeg_save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
-        hdr = image.encoderinfo.get("hdr")
-        if hdr is not None and hdr is not False:
-            fp.write(_encode_with_hdr(original, image, filename, hdr))
-            return
-        link = image.info.get(INFO_KEY)
-        if hdr is False or not isinstance(link, GainMapLink) or link.hdr is None:
+        settings = image.encoderinfo
+        if _hdr_given(settings):
+            with _naming(filename):
+                data = _encode_with_hdr(original, image, filename, settings["hdr"])
+        elif (link := _carried(image, settings)) is not None:
+            with _naming(filename):
+                data = _keep_or_drop(original, image, filename, link)
+        else:
             original(image, fp, filename)
             return
-        fp.write(_keep_or_drop(original, image, filename, link))
+        fp.write(data)
 
-    jpeg_save.__wrapped__ = original
-    return jpeg_save
+    return functools.update_wrapper(jpeg_save, original)
+
+
+def _plugin_writes(image: Image.Image, settings: dict[str, Any]) -> bool:
+    """Whether a JPEG save of ``image`` with these save options is the plugin's rather than Pillow's."""
+    return _hdr_given(settings) or _carried(image, settings) is not None
+
+
+def _hdr_given(settings: dict[str, Any]) -> bool:
+    # Identity, not equality: hdr is usually an array.
+    hdr = settings.get("hdr")
+    return hdr is not None and hdr is not False
+
+
+def _carried(image: Image.Image, settings: dict[str, Any]) -> GainMapLink | None:
+    """The usable gain map of the file ``image`` came from, unless ``hdr=False`` drops it."""
+    link = image.info.get(INFO_KEY)
+    if settings.get("hdr") is False or not isinstance(link, GainMapLink) or link.hdr is None:
+        return None
+    return link
+
+
+def _is_path(fp: Any) -> TypeGuard[str | bytes | os.PathLike[str] | os.PathLike[bytes]]:
+    return isinstance(fp, str | bytes | os.PathLike)
+
+
+def _describe(fp: Any) -> str:
+    name = fp if _is_path(fp) else getattr(fp, "name", None)
+    return os.fsdecode(name) if _is_path(name) else "to the stream"
+
+
+def _target_format(fp: Any, format: str | None) -> str | None:
+    """The format Pillow will save in, found as Pillow finds it; None where Pillow will refuse."""
+    if format:
+        return format.upper()
+    name = fp if _is_path(fp) else getattr(fp, "name", None)
+    if not _is_path(name):
+        return None
+    extension = os.path.splitext(os.fsdecode(name))[1].lower()
+    Image.preinit()
+    if extension not in Image.EXTENSION:
+        Image.init()
+    found = Image.EXTENSION.get(extension)
+    return found.upper() if found else None
+
+
+class _NamedBuffer(io.BytesIO):
+    """An in-memory file that carries the target's name, as Pillow's handlers expect of a file.
+
+    Pillow takes the name for the file name it passes to the handler (so errors can name it),
+    and notices through it that an image is being saved over the file it was read from.
+    """
+
+    def __init__(self, name: str) -> None:
+        """An empty buffer called ``name``."""
+        super().__init__()
+        self.name = name
+
+
+@contextmanager
+def _naming(filename: str | bytes) -> Iterator[None]:
+    """Put the file being saved into the message of a library error raised inside."""
+    try:
+        yield
+    except GainmapError as exc:
+        if not filename:
+            raise
+        raise type(exc)(f"cannot save {os.fsdecode(filename)}: {exc}") from exc
 
 
 def _pillow_jpeg(original: SaveHandler, image: Image.Image, filename: str | bytes) -> bytes:
@@ -103,7 +226,8 @@ def _dropped(base: bytes, reason: str) -> bytes:
             "original im.hdr rendered at the new size) to write a new gain map, or hdr=False "
             "to drop it without this warning"
         ),
-        stacklevel=5,
+        # Frames: this, _keep_or_drop, the handler, Image.save, its wrapper, then the caller's.
+        stacklevel=6,
     )
     return base
 
@@ -113,11 +237,10 @@ def _encode_with_hdr(original: SaveHandler, image: Image.Image, filename: str | 
     from gainmap_format import codec
 
     info = image.encoderinfo
-    encode_options = info.get("hdr_options") or codec.EncodeOptions()
-    if not isinstance(encode_options, codec.EncodeOptions):
-        raise InputError(
-            f"hdr_options must be a gainmap_format.EncodeOptions, not {type(encode_options).__name__}"
-        )
+    encode_options = checked_encode_options(info.get("hdr_options"), "hdr_options")
+    progress = info.get("hdr_progress")
+    if progress is not None and not callable(progress):
+        raise InputError(f"hdr_progress must be callable as progress(step, total, loss), not {progress!r:.80}")
     pixels, chromaticities = _hdr_input(hdr, info.get("hdr_primaries", "bt709"))
     if image.mode not in ("RGB", "L"):
         raise InputError(
@@ -133,21 +256,17 @@ def _encode_with_hdr(original: SaveHandler, image: Image.Image, filename: str | 
             white_luminance=_SDR_WHITE,
             sdr=base,
             options=encode_options,
-            progress=info.get("hdr_progress"),
+            progress=progress,
         )
     return result.jpeg
 
 
 def _hdr_input(hdr: Any, primaries: Any) -> tuple[np.ndarray, Chromaticities]:
-    """The HDR pixels and their chromaticities from what the caller passed."""
+    """The HDR pixels and their chromaticities from what the caller passed.
+
+    Raises:
+        InputError: ``primaries`` is neither a known name nor 8 chromaticities of a colour space.
+    """
     if isinstance(hdr, HdrImage):
         return np.asarray(hdr), PRIMARIES[hdr.primaries]
-    if isinstance(primaries, str):
-        if primaries not in PRIMARIES:
-            raise InputError(f"hdr_primaries {primaries!r} is not one of {sorted(PRIMARIES)}")
-        chromaticities = PRIMARIES[primaries]
-    else:
-        chromaticities = tuple(float(v) for v in primaries)
-        if len(chromaticities) != 8:
-            raise InputError("hdr_primaries must be a name or 8 numbers (rx, ry, gx, gy, bx, by, wx, wy)")
-    return np.asarray(hdr), chromaticities
+    return np.asarray(hdr), resolve_chromaticities(primaries, "hdr_primaries")

@@ -1,8 +1,15 @@
-"""Shared fixtures: small generated scenes, a small encoded file, and the shared data folder."""
+"""Shared fixtures: small generated scenes, a small encoded file, and the shared data folder.
+
+The real-image tests read ``../shared/data`` beside the repository. The environment variable
+``GAINMAP_SHARED_DATA`` names another folder instead; pointing it at an empty or missing folder
+(``GAINMAP_SHARED_DATA=/nonexistent pytest``) runs the suite as a clean clone does, where those
+tests skip and the generated standard gain-map files of ``tests/standard_fixtures.py`` stand in.
+"""
 
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +20,11 @@ from gainmap_format import codec
 from gainmap_format.colour import PRIMARIES
 from gainmap_format.scenes import hdr_scene
 
-#: ../shared/data beside the repository, as CI and developers have it.
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: ../shared/data beside the repository, as CI and developers have it, unless GAINMAP_SHARED_DATA names another.
+SHARED_DATA = Path(os.environ.get("GAINMAP_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 #: Few steps keep tests fast; quality tests that need a real fit ask for more.
-QUICK = codec.EncodeOptions(iterations=40, seed=1)
+QUICK = codec.EncodeOptions(fit=codec.FitOptions(iterations=40, seed=1))
 
 
 def shared_data(subfolder: str) -> Path:

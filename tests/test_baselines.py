@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from gainmap_format.baselines import dequantise_map, quantise_map, traditional_map
 from gainmap_format.colour import PRIMARIES
 from gainmap_format.errors import InputError
-from gainmap_format.metrics import pq_psnr
+from gainmap_format.evaluation.baselines import dequantise_map, quantise_map, traditional_map
+from gainmap_format.evaluation.metrics import pq_psnr
 from gainmap_format.residual import hdr_to_pq, sdr_to_pq
 from gainmap_format.scenes import hdr_scene
 from gainmap_format.tonemap import default_sdr

@@ -1,7 +1,9 @@
 import dataclasses
+import re
 import struct
 import zlib
 
+import numpy as np
 import pytest
 
 from gainmap_format import container as ctr
@@ -69,7 +71,8 @@ def test_bad_magic_and_short_input():
         ctr.parse_container(data[:10])
 
 
-@pytest.mark.parametrize(("version", "kind"), [((2, 0), "major"), ((1, 1), "minor")])
+@pytest.mark.parametrize(("version", "kind"), [((3, 0), "major"), ((2, 1), "minor"), ((1, 1), "minor"),
+                                               ((1, 255), "minor")])
 def test_newer_minimum_version_is_rejected(version, kind):
     body = bytearray(ctr.build_container(METADATA, b"graph")[:-4])
     body[4:6] = bytes(version)
@@ -82,17 +85,31 @@ def test_newer_writer_version_is_accepted():
     assert ctr.parse_container(ctr.build_container(newer, b"g")).metadata.writer_version == (1, 7)
 
 
-def test_trailing_bytes_from_a_1_0_writer_are_rejected():
+def test_written_versions():
+    """Spec §5.1: version 2.0 adds no feature, so its files need only a 1.0 reader."""
+    data = ctr.build_container(METADATA, b"graph")
+    assert data[4:8] == b"\x01\x00\x02\x00"
+    assert ctr.parse_container(data).metadata.writer_version == (2, 0)
+
+
+@pytest.mark.parametrize("minimum", [(1, 0), (2, 0)])
+def test_minimum_versions_this_reader_implements_are_read(minimum):
+    body = bytearray(ctr.build_container(METADATA, b"graph")[:-4])
+    body[4:8] = bytes((*minimum, 1, 0))
+    assert ctr.parse_container(_with_crc(bytes(body))).graph == b"graph"
+
+
+def test_trailing_bytes_from_a_writer_of_this_version_are_rejected():
     body = ctr.build_container(METADATA, b"graph")[:-4]
     with pytest.raises(ContainerError, match="4 unexpected bytes after the graph"):
         ctr.parse_container(_with_crc(body + b"junk"))
 
 
 def test_extension_bytes_from_a_newer_minor_writer_are_skipped():
-    newer = dataclasses.replace(METADATA, writer_version=(1, 3))
+    newer = dataclasses.replace(METADATA, writer_version=(2, 3))
     body = ctr.build_container(newer, b"graph")[:-4]
     parsed = ctr.parse_container(_with_crc(body + b"future fields"))
-    assert parsed.graph == b"graph" and parsed.metadata.writer_version == (1, 3)
+    assert parsed.graph == b"graph" and parsed.metadata.writer_version == (2, 3)
 
 
 def test_version_zero_is_rejected():
@@ -130,13 +147,57 @@ def test_graph_length_past_the_end_is_rejected():
         (44, b"\x00\x00\x00\x00", "residual_range"),
         (52, b"\x00\x00\x00\x00", "base_headroom"),
         (60, b"\x00\x00\x00\x00", "alternate_headroom"),
-        (56, b"\x7f\x00\x00\x00", "alternate_headroom is .* stops, over"),
+        (56, b"\x7f\x00\x00\x00", r"alternate_headroom is .* stops, outside \[0, 14\]"),
     ],
 )
 def test_bad_field_values_are_rejected(offset, value, message):
     body = bytearray(ctr.build_container(METADATA, b"graph")[:-4])
     body[offset : offset + len(value)] = value
     with pytest.raises(ContainerError, match=message):
+        ctr.parse_container(_with_crc(bytes(body)))
+
+
+#: Spec §4.3 table 3: offsets of the f32 fields.
+FLOAT_OFFSETS = {"epsilon": 24, "sdr_white_luminance": 28, "input_mean": 32, "input_range": 36, "residual_mean": 40,
+                 "residual_range": 44}
+
+
+def _next(value: float, toward: float) -> float:
+    return float(np.nextafter(np.float32(value), np.float32(toward)))
+
+
+@pytest.mark.parametrize("name", sorted(ctr.FIELD_RANGES))
+def test_every_field_is_read_at_its_bounds_and_rejected_just_outside(name):
+    """Spec §4.6: each f32 field at both inclusive bounds, and the binary32 value beyond each."""
+    low, high = ctr.FIELD_RANGES[name]
+    for value in (low, high):
+        data = ctr.build_container(dataclasses.replace(METADATA, **{name: value}), b"g")
+        assert getattr(ctr.parse_container(data).metadata, name) == value
+    for value in (_next(low, -np.inf), _next(high, np.inf), float("nan")):
+        body = bytearray(ctr.build_container(METADATA, b"g")[:-4])
+        struct.pack_into(">f", body, FLOAT_OFFSETS[name], value)
+        with pytest.raises(ContainerError, match=rf"container field {name} is {re.escape(repr(value))}, outside"):
+            ctr.parse_container(_with_crc(bytes(body)))
+        with pytest.raises(ContainerError, match=f"field {name}"):
+            ctr.build_container(dataclasses.replace(METADATA, **{name: value}), b"g")
+
+
+def test_the_issues_subnormal_sdr_white_is_rejected():
+    """Issue 10 item 3: SDR white 1e-45 cd/m² passed every 1.0 check and decoded to +inf."""
+    body = bytearray(ctr.build_container(METADATA, b"g")[:-4])
+    struct.pack_into(">f", body, 28, 1e-45)
+    with pytest.raises(ContainerError, match=r"sdr_white_luminance is 1\.401298464324817e-45, outside \[1, 10000\]"):
+        ctr.parse_container(_with_crc(bytes(body)))
+
+
+@pytest.mark.parametrize("field", ["base_headroom", "alternate_headroom"])
+def test_headrooms_are_read_up_to_14_stops(field):
+    both = dataclasses.replace(METADATA, base_headroom=0.0, alternate_headroom=ctr.MAX_HEADROOM)
+    assert ctr.parse_container(ctr.build_container(both, b"g")).metadata.alternate_headroom == 14.0
+    body = bytearray(ctr.build_container(METADATA, b"g")[:-4])
+    offset = 48 if field == "base_headroom" else 56
+    struct.pack_into(">II", body, offset, 140_001, 10_000)
+    with pytest.raises(ContainerError, match=rf"{field} is 14\.0001 stops, outside \[0, 14\]"):
         ctr.parse_container(_with_crc(bytes(body)))
 
 

@@ -5,9 +5,9 @@ import pytest
 from PIL import Image
 
 from gainmap_format import standard
-from gainmap_format.baselines import encode_map_jpeg, quantise_map
 from gainmap_format.colour import PRIMARIES
 from gainmap_format.errors import NoGainMapError
+from gainmap_format.evaluation.baselines import encode_map_jpeg, quantise_map
 from gainmap_format.evaluation.mapfiles import (
     GammaMapRecord,
     apply_iso_map,
@@ -19,7 +19,7 @@ from gainmap_format.evaluation.mapfiles import (
     write_gamma_file,
     write_iso_file,
 )
-from gainmap_format.metrics import pq_psnr
+from gainmap_format.evaluation.metrics import pq_psnr
 from gainmap_format.residual import hdr_to_pq
 from gainmap_format.scenes import hdr_scene
 from gainmap_format.tonemap import default_sdr

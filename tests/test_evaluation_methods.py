@@ -14,9 +14,9 @@ from gainmap_format.evaluation.methods import (
     MlpMethod,
     build_methods,
 )
+from gainmap_format.evaluation.metrics import pq_psnr
 from gainmap_format.evaluation.options import BenchOptions
 from gainmap_format.evaluation.protocols import make_base
-from gainmap_format.metrics import pq_psnr
 from gainmap_format.residual import hdr_to_pq
 from gainmap_format.standard import find_gain_map
 from gainmap_format.tonemap import default_sdr

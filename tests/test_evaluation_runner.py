@@ -5,7 +5,7 @@ from contextlib import redirect_stdout
 import numpy as np
 import pytest
 
-from gainmap_format.cli import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
+from gainmap_format.cli import EXIT_OK, EXIT_USAGE, main
 from gainmap_format.colour import PRIMARIES
 from gainmap_format.evaluation import BenchOptions, run_bench
 from gainmap_format.evaluation.methods import build_methods
@@ -96,5 +96,7 @@ def test_bad_arguments_exit_2(images, args, capsys):
 
 
 def test_missing_input_is_rejected(tmp_path, capsys):
-    assert main(["bench", str(tmp_path / "missing.exr"), "--out", str(tmp_path / "r"), "--quiet"]) == EXIT_REJECTED
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", str(tmp_path / "missing.exr"), "--out", str(tmp_path / "r"), "--quiet"])
+    assert exit_info.value.code == EXIT_USAGE
     assert "does not exist" in capsys.readouterr().err

@@ -29,7 +29,7 @@ def test_ssim_is_undefined_below_its_window():
 
 
 def test_vdp_says_why_it_cannot_run(monkeypatch):
-    from gainmap_format.metrics import cvvdp_metric
+    from gainmap_format.evaluation.metrics import cvvdp_metric
 
     cvvdp_metric.cache_clear()
     monkeypatch.setitem(sys.modules, "pycvvdp", None)

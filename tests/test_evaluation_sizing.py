@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from gainmap_format.baselines import encode_map_jpeg
 from gainmap_format.errors import InputError
+from gainmap_format.evaluation.baselines import encode_map_jpeg
 from gainmap_format.evaluation.sizing import fit_budget
 
 

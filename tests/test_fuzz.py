@@ -4,22 +4,27 @@ Every input either parses (or decodes) or raises the library's documented ``Gain
 a time bound and, for the parsers, a memory bound. Inputs are random bytes and mutations of the
 conformance vectors: bit flips, truncations, swapped, duplicated and dropped segments, container
 fields and graphs changed with the CRC recomputed (so that the damage gets past the checksum).
-``derandomize`` makes the budget fixed and the run reproducible; ``benchmarks/fuzz_long.py`` is
-the long run.
+Standard gain-map files also get interesting integers in their MPF, Exif, ISO 21496-1, ICC and
+frame-header fields, XML declarations of odd encodings and hostile XMP values, and the Pillow
+plugin must open every such file that Pillow alone opens. ``derandomize`` makes the budget fixed
+and the run reproducible; ``benchmarks/fuzz_long.py`` is the long run.
 """
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import io
 import json
 import os
 import random
+import re
 import struct
 import subprocess
 import sys
 import time
 import tracemalloc
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +37,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image, JpegImagePlugin
 
+import pillow_plugin
 from conformance import reference_decoder as rd
 from gainmap_format import codec, standard, structs
 from gainmap_format import container as ctr
@@ -39,6 +45,7 @@ from gainmap_format.errors import ContainerError, GainmapError, GraphContractErr
 from gainmap_format.graph import check_graph
 from gainmap_format.jpeg import APP0, JpegLayout, Segment, parse_jpeg, replace_segments
 from tests.conftest import SHARED_DATA, jpeg_bytes
+from tests.test_hostile_metadata import apple_file, declared_file, ultrahdr_file, values_packet
 
 VECTORS = Path(__file__).resolve().parents[1] / "conformance" / "vectors"
 
@@ -305,8 +312,8 @@ def _synthetic_iso_file() -> bytes:
 
 
 def _standard_seeds() -> list[bytes]:
-    """A synthetic ISO 21496-1 file and the small real ones of ../shared/data."""
-    seeds = [_synthetic_iso_file()]
+    """Synthetic ISO 21496-1, Ultra HDR XMP and Apple files, and the small real ones of ../shared/data."""
+    seeds = [_synthetic_iso_file(), ultrahdr_file(), apple_file((1519, 1000), (0, 1))]
     folder = SHARED_DATA / "gainmaps"
     if folder.is_dir():
         seeds += [p.read_bytes() for p in sorted(folder.glob("*.jpg")) if p.stat().st_size < 100_000]
@@ -316,14 +323,66 @@ def _standard_seeds() -> list[bytes]:
 STANDARD_SEEDS = _standard_seeds()
 
 
+BINARY_METADATA = (structs.MPF_IDENTIFIER, structs.EXIF_IDENTIFIER, structs.ISO_IDENTIFIER, structs.ICC_IDENTIFIER)
+
+
+def _metadata_spans(data: bytes) -> list[tuple[int, int]]:
+    """(offset, length) of the binary metadata payloads (MPF, Exif, ISO 21496-1, ICC, frame headers).
+
+    In the primary image and in the gain-map image, where field overwrites reach the parsers.
+    """
+    found = standard.find_gain_map(data)
+    spans = []
+    for start in (0, found.gain_map_offset):
+        for segment in parse_jpeg(data[start:]).segments:
+            if segment.payload.startswith(BINARY_METADATA) or segment.marker in structs.SOF_MARKERS:
+                spans.append((start + segment.offset + 4, len(segment.payload)))
+    return spans
+
+
+METADATA_SPANS = {seed: _metadata_spans(seed) for seed in STANDARD_SEEDS}
+
+#: What a TIFF, ISO or ICC field is most likely to choke on.
+INTERESTING_U32 = (0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
+
+#: Encodings an XML declaration may name: ones expat cannot use, unknown ones, and the packet's own.
+DECLARED_ENCODINGS = ("utf-32", "shift_jis", "x-bogus", "UTF-16", "ebcdic", "ISO-8859-1", "UTF-8", "")
+
+#: XMP values that Python's float() and int() take or choke on.
+HOSTILE_TEXT = ("NaN", "inf", "1e999", "-1e999", "1e-300", "2_0", "\u0662", "0x10", "", " ", "-0", "1" * 5000, "\ud800")
+
+
 @st.composite
 def mutated_standard_files(draw) -> bytes:
+    """A standard gain-map file after a byte-level mutation or a change of one metadata field."""
     data = draw(st.sampled_from(STANDARD_SEEDS))
-    kind = draw(st.sampled_from(["flip", "truncate", "insert"]))
+    kind = draw(st.sampled_from(["flip", "truncate", "insert", "field", "declaration", "value"]))
     if kind == "flip":
         return apply_edits(data, draw(edits), 0, min(len(data), 4096) if draw(st.booleans()) else len(data))
     if kind == "truncate":
         return data[: draw(st.integers(0, len(data)))]
+    if kind == "field":
+        offset, length = draw(st.sampled_from(METADATA_SPANS[data]))
+        size = draw(st.sampled_from([1, 2, 4]))
+        at = offset + draw(st.integers(0, max(0, length - size)))
+        value = draw(st.sampled_from(INTERESTING_U32)) & ((1 << (8 * size)) - 1)
+        return data[:at] + value.to_bytes(size, draw(st.sampled_from(["big", "little"]))) + data[at + size :]
+    if kind == "declaration":
+        # An xpacket header becomes an XML declaration of the same length, or one goes before a
+        # packet's root element; either way the rest of the file stays where it was or shifts whole.
+        declaration = f'<?xml version="1.0" encoding="{draw(st.sampled_from(DECLARED_ENCODINGS))}"?>'.encode()
+        headers = [m for m in re.finditer(rb"<\?xpacket begin=[^>]*\?>", data) if len(m[0]) >= len(declaration)]
+        if headers:
+            header = draw(st.sampled_from(headers))
+            return data[: header.start()] + declaration.ljust(len(header[0])) + data[header.end() :]
+        at = data.find(b"<x:xmpmeta")
+        return data if at < 0 else data[:at] + declaration + data[at:]
+    if kind == "value":
+        values = list(re.finditer(rb'="([^"<>]{0,40})"', data))
+        if values:
+            spot = draw(st.sampled_from(values))
+            text = draw(st.sampled_from(HOSTILE_TEXT)).encode("utf-8", "surrogatepass")
+            return data[: spot.start(1)] + text + data[spot.end(1) :]
     at = draw(st.integers(0, len(data)))
     return data[:at] + draw(st.binary(min_size=1, max_size=64)) + data[at:]
 
@@ -343,6 +402,79 @@ def test_standard_reader_mutated_files(data, headroom):
             assert rendered.shape == (found.base_size[1], found.base_size[0], 3) and np.all(np.isfinite(rendered))
 
 
+def _plain_pillow_opens(data: bytes) -> bool:
+    """Whether Pillow, without the plugin, opens the file."""
+    pillow_plugin.unregister()
+    try:
+        Image.open(io.BytesIO(data)).close()
+    except Exception:
+        return False
+    finally:
+        pillow_plugin.register()
+    return True
+
+
+def opens_like_pillow(data: bytes) -> None:
+    """A file that plain Pillow opens opens with the plugin; its ``hdr`` works or raises GainmapError."""
+    if not _plain_pillow_opens(data):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        image = bounded(lambda: Image.open(io.BytesIO(data)), (), memory=64 << 20)
+        hdr = bounded(lambda: image.hdr)
+        if hdr is not None and image.size[0] * image.size[1] <= 1 << 21:
+            pixels = bounded(lambda: np.asarray(hdr))
+            assert pixels is None or (pixels.shape == (image.size[1], image.size[0], 3) and np.all(np.isfinite(pixels)))
+
+
+@pytest.mark.filterwarnings("ignore:Truncated File Read")
+@QUICK
+@given(mutated_standard_files())
+def test_plugin_opens_mutated_standard_files(data):
+    opens_like_pillow(data)
+
+
+# ---- hostile metadata (issue 10): the escapes the audit found, as targets of their own ----
+
+encoding_names = st.one_of(st.sampled_from(DECLARED_ENCODINGS),
+                           st.from_regex(r"[A-Za-z][A-Za-z0-9._-]{0,15}", fullmatch=True))
+
+
+@QUICK
+@given(encoding_names, st.sampled_from(["primary", "gain map"]))
+def test_xmp_declaring_any_encoding(encoding, image):
+    """expat raised ValueError or LookupError from a declaration naming a codec it cannot use."""
+    data = declared_file(encoding, image)
+    found = bounded(lambda: standard.find_gain_map(data), StandardGainMapError)
+    assert found is None or encoding.lower().replace("-", "").replace("_", "") == "utf8"
+    opens_like_pillow(data)
+
+
+hdrgm_properties = st.sampled_from(["GainMapMin", "GainMapMax", "Gamma", "OffsetSDR", "OffsetHDR", "HDRCapacityMin",
+                                    "HDRCapacityMax", "BaseRenditionIsHDR", "Version"])
+
+
+@FUZZ
+@given(hdrgm_properties, st.one_of(st.sampled_from(HOSTILE_TEXT[:-1]), st.text(max_size=40)))
+def test_any_hdrgm_value(name, value):
+    data = ultrahdr_file(map_text=values_packet(**{name: html.escape(value)}))
+    found = bounded(lambda: standard.find_gain_map(data), StandardGainMapError)
+    if found is not None:
+        rendered = bounded(lambda: found.render(), StandardGainMapError)
+        assert rendered is None or np.all(np.isfinite(rendered))
+
+
+rationals = st.tuples(st.integers(-(2**31), 2**31 - 1), st.integers(-(2**31), 2**31 - 1))
+
+
+@FUZZ
+@given(rationals, rationals)
+def test_apple_maker_note_any_rationals(tag33, tag48):
+    """2.0 ** stops raised OverflowError for a tag 48 far below zero."""
+    found = bounded(lambda: standard.find_gain_map(apple_file(tag33, tag48)), StandardGainMapError)
+    assert found is None or 1.0 <= found.metadata.apple_headroom <= standard.apple.MAX_APPLE_HEADROOM
+
+
 # ---- holes the fuzzing found, now fixed: these keep them closed ----
 
 def test_size_mismatch_is_rejected_before_the_base_is_decoded(monkeypatch):
@@ -360,11 +492,12 @@ def test_size_mismatch_is_rejected_before_the_base_is_decoded(monkeypatch):
     assert loads == []
 
 
-def test_xmp_with_a_dtd_is_refused_in_any_encoding():
-    text = ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY v "1.0">]><x:xmpmeta '
-            'xmlns:x="adobe:ns:meta/"><!--NS--><r>&v;</r></x:xmpmeta>')
-    # Big-endian, so that the packet ends in ">" and not in a NUL that the reader strips.
-    packet = b"\xfe\xff" + text.encode("utf-16-be").replace("NS".encode("utf-16-be"), standard.HDRGM_NS.encode() + b" ")
+@pytest.mark.parametrize(("codec", "bom"), [("utf-16-be", True), ("utf-16-le", False), ("utf-32-le", True),
+                                           ("utf-8", False)])
+def test_xmp_with_a_dtd_is_refused_in_any_encoding(codec, bom):
+    text = (f'<?xml version="1.0" encoding="{codec[:6].upper()}"?><!DOCTYPE x [<!ENTITY v "1.0">]><x:xmpmeta '
+            f'xmlns:x="adobe:ns:meta/" xmlns:hdrgm="{standard.HDRGM_NS}"><r>&v;</r></x:xmpmeta>')
+    packet = (("\ufeff" if bom else "") + text).encode(codec)
     layout = parse_jpeg(jpeg_bytes(np.zeros((8, 8, 3), np.uint8)))
     data = JpegLayout((Segment(APP0 + 1, structs.XMP_IDENTIFIER + packet), *layout.segments), layout.scan).to_bytes()
     with pytest.raises(StandardGainMapError, match="DOCTYPE"):

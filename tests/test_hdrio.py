@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from gainmap_format import colour, hdrio
-from gainmap_format.errors import InputError
+from gainmap_format import colour, hdrio, limits
+from gainmap_format.errors import InputError, InputRepairWarning
+from tests.conftest import SHARED_DATA
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA_DIR = SHARED_DATA
 HDR_DIR = DATA_DIR / "hdr"
 NO_DATA = f"shared test data not found at {HDR_DIR}"
 
@@ -193,11 +194,33 @@ def test_exr_multi_part_reads_the_first_part(tmp_path):
     np.testing.assert_array_equal(hdrio.read_hdr(path).pixels, np.ones((2, 3, 3)))
 
 
-def test_exr_nan_and_inf_become_finite(tmp_path):
-    pixels = np.array([[[np.nan, np.inf, -np.inf], [2.0, -3.0, 5.0]]], np.float32)
+def test_exr_nan_and_inf_become_finite_with_a_warning(tmp_path):
+    pixels = np.array([[[np.nan, np.inf, -np.inf], [2.0, -3.0, 5.0], [1.0, 1.0, 1.0]]], np.float32)
     path = tmp_path / "nonfinite.exr"
     OpenEXR.File({"type": OpenEXR.scanlineimage}, {"RGB": pixels}).write(str(path))
-    np.testing.assert_array_equal(hdrio.read_hdr(path).pixels, [[[0, 5, -3], [2, -3, 5]]])
+    with pytest.warns(InputRepairWarning, match=r"nonfinite\.exr: 1 of 3 pixels held NaN or infinite") as record:
+        image = hdrio.read_hdr(path)
+    np.testing.assert_array_equal(image.pixels, [[[0, 5, -3], [2, -3, 5], [1, 1, 1]]])
+    assert record[0].filename == __file__  # the warning points at the caller of read_hdr
+
+
+@pytest.mark.parametrize(
+    "value", [np.inf, np.nan, -np.inf, 0.0, -1.0], ids=["inf", "nan", "-inf", "zero", "negative"]
+)
+def test_exr_without_light_is_refused(tmp_path, value):
+    # The file: all +inf used to become an all-black image, read without a word.
+    path = tmp_path / "dark.exr"
+    OpenEXR.File({"type": OpenEXR.scanlineimage}, {"RGB": np.full((3, 4, 3), value, np.float32)}).write(str(path))
+    with pytest.raises(InputError, match="no sample is finite and positive") as excinfo:
+        hdrio.read_hdr(path)
+    assert_names_file(excinfo, path)
+
+
+def test_radiance_without_light_is_refused(tmp_path):
+    path = radiance_file(tmp_path / "black.hdr", b"-Y 2 +X 3", bytes(4 * 6))
+    with pytest.raises(InputError, match="no sample is finite and positive") as excinfo:
+        hdrio.read_hdr(path)
+    assert_names_file(excinfo, path)
 
 
 @pytest.mark.parametrize("width", [5, 40, 300])  # flat, RLE with one chunk, RLE with three
@@ -435,11 +458,86 @@ def test_truncated_exr(tmp_path, small_exr, keep):
     assert_names_file(excinfo, path)
 
 
-def test_huge_exr_is_refused_before_reading_pixels(tmp_path):
+@pytest.mark.parametrize(("width", "height"), [(100_000, 100_000), (16384, 8193)])
+def test_huge_exr_is_refused_before_reading_pixels(tmp_path, width, height):
     path = tmp_path / "huge.exr"
-    path.write_bytes(exr_header({"R": 1, "G": 1, "B": 1}, 100_000, 100_000) + bytes(64))
-    with pytest.raises(InputError, match="exceeds"):
+    path.write_bytes(exr_header({"R": 1, "G": 1, "B": 1}, width, height) + bytes(64))
+    with pytest.raises(InputError, match=f"exceeds the limit of {limits.MAX_PIXELS} pixels"):
         hdrio.read_hdr(path)
+
+
+def test_the_readers_share_the_library_limit():
+    assert hdrio.MAX_PIXELS == limits.MAX_PIXELS == 1 << 27
+
+
+def test_radiance_over_the_limit_is_refused_from_its_header(tmp_path):
+    # The file: a few run-length scanlines that declare 16384 x 16384 pixels used to be
+    # decoded (5 GB, 28 s) before anything refused them.
+    scanline = bytes([2, 2, 0x40, 0x00]) + (bytes([128 + 127, 1]) * 129 + bytes([128 + 1, 1])) * 4
+    path = radiance_file(tmp_path / "bomb.hdr", b"-Y 16384 +X 16384", scanline * 100)
+    with pytest.raises(InputError, match="exceeds the limit") as excinfo:
+        hdrio.read_hdr(path)
+    assert_names_file(excinfo, path)
+
+
+@pytest.mark.parametrize(
+    ("resolution", "message"),
+    [(b"-Y 8193 +X 16384", "exceeds the limit"), (b"+X 8193 -Y 16384", "exceeds the limit"),
+     (b"-Y 8192 +X 16384", "scanline 0")],
+)
+def test_radiance_limit_is_inclusive(tmp_path, resolution, message):
+    # At the limit the header is accepted, and the missing pixel data is what fails.
+    path = radiance_file(tmp_path / "big.hdr", resolution, b"")
+    with pytest.raises(InputError, match=message):
+        hdrio.read_hdr(path)
+
+
+def _allocate_too_much(*args, **kwargs):
+    return np.empty(1 << 62, np.uint8)  # numpy's own MemoryError, as a real shortage raises it
+
+
+@pytest.mark.parametrize(("function", "suffix"), [("_exr_rgb", ".exr"), ("_rgbe_to_float", ".hdr")])
+def test_running_out_of_memory_while_reading_is_an_input_error(tmp_path, monkeypatch, function, suffix):
+    path = tmp_path / f"image{suffix}"
+    pixels = np.ones((2, 3, 3))
+    if suffix == ".exr":
+        hdrio.write_exr(path, pixels, chromaticities=hdrio.REC709_CHROMATICITIES, white_luminance=None)
+    else:
+        hdrio.write_radiance(path, pixels)
+    monkeypatch.setattr(hdrio, function, _allocate_too_much)
+    with pytest.raises(InputError, match="too large for the memory available") as excinfo:
+        hdrio.read_hdr(path)
+    assert_names_file(excinfo, path)
+
+
+@pytest.mark.parametrize(("function", "writer"), [("_write_exr", "write_exr"), ("_encode_rgbe", "write_radiance")])
+def test_running_out_of_memory_while_writing_is_an_input_error(tmp_path, monkeypatch, function, writer):
+    path = tmp_path / "out"
+    path.write_bytes(b"precious")
+    monkeypatch.setattr(hdrio, function, _allocate_too_much)
+    options = {"chromaticities": hdrio.REC709_CHROMATICITIES, "white_luminance": None} if writer == "write_exr" else {}
+    with pytest.raises(InputError, match="too large for the memory available") as excinfo:
+        getattr(hdrio, writer)(path, np.ones((2, 3, 3)), **options)
+    assert_names_file(excinfo, path)
+    assert path.read_bytes() == b"precious"
+
+
+def test_radiance_read_failure_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "image.hdr"
+    hdrio.write_radiance(path, np.ones((2, 3, 3)))
+    opened = []
+
+    def open_once(*args, **kwargs):
+        # read_hdr's first open (for the magic bytes) works; the reader's own then fails.
+        opened.append(args[0])
+        if len(opened) > 1:
+            raise OSError(5, "Input/output error")
+        return open(*args, **kwargs)
+
+    monkeypatch.setattr(hdrio, "open", open_once, raising=False)
+    with pytest.raises(InputError, match="cannot read the file: .*Input/output error") as excinfo:
+        hdrio.read_hdr(path)
+    assert_names_file(excinfo, path)
 
 
 def test_exr_without_image_channels(tmp_path):

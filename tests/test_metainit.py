@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gainmap_format import codec, initweights
-from gainmap_format.cli import EXIT_OK, EXIT_REJECTED, main
+from gainmap_format.cli import EXIT_OK, EXIT_USAGE, main
 from gainmap_format.colour import PRIMARIES
 from gainmap_format.errors import InputError
 from gainmap_format.fitting import fit
@@ -19,7 +19,7 @@ from gainmap_format.initweights import (
     read_initial_weights,
     write_initial_weights,
 )
-from gainmap_format.metainit import (
+from gainmap_format.metainit.training import (
     MetaInitOptions,
     average_weights,
     derived_seed,
@@ -188,7 +188,9 @@ def test_cli_meta_init_writes_a_loadable_file_with_its_record(tmp_path, capsys):
 
 def test_cli_meta_init_rejects_a_step_size_over_one(tmp_path, capsys):
     args = ["meta-init", "-o", str(tmp_path / "x.npz"), "--method", "reptile", "--step-size", "2", "--quiet"]
-    assert main(args) == EXIT_REJECTED
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == EXIT_USAGE
     assert "step size" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
@@ -205,7 +207,7 @@ def shipped(tmp_path, monkeypatch):
 def _start_weights(init: str, residual: str = "gamma") -> MlpWeights:
     """The weights an encode starts from: a fit of zero steps ends where it starts."""
     scene = hdr_scene(16, 20, seed=2)
-    options = codec.EncodeOptions(iterations=0, init=init, residual=residual, device="cpu")
+    options = codec.EncodeOptions(init=init, residual=residual, fit=codec.FitOptions(iterations=0, device="cpu"))
     result = codec.encode(scene, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, options=options)
     return check_graph(codec.read_container(result.jpeg).graph, "sine", 16)
 

@@ -5,7 +5,7 @@ import pytest
 
 from gainmap_format.colour import pq_encode
 from gainmap_format.errors import InputError
-from gainmap_format.metrics import (
+from gainmap_format.evaluation.metrics import (
     BT2100_ICTCP_MATRIX,
     BT2100_LMS_MATRIX,
     delta_e_2000,
@@ -238,7 +238,7 @@ def test_delta_e_itp_shape_mismatch():
 
 
 def test_cvvdp_says_why_it_is_unavailable(monkeypatch):
-    from gainmap_format.metrics import cvvdp_jod, cvvdp_metric
+    from gainmap_format.evaluation.metrics import cvvdp_jod, cvvdp_metric
 
     cvvdp_metric.cache_clear()
     monkeypatch.setitem(sys.modules, "pycvvdp", None)
@@ -249,7 +249,7 @@ def test_cvvdp_says_why_it_is_unavailable(monkeypatch):
 
 
 def test_cvvdp_of_identical_images():
-    from gainmap_format.metrics import cvvdp_jod, cvvdp_metric
+    from gainmap_format.evaluation.metrics import cvvdp_jod, cvvdp_metric
 
     try:
         cvvdp_metric()

@@ -4,7 +4,7 @@ import pytest
 from gainmap_format import codec
 from gainmap_format.colour import PRIMARIES, convert_primaries
 from gainmap_format.errors import InputError
-from gainmap_format.noise import (
+from gainmap_format.metainit.noise import (
     NOISE_WHITE_LUMINANCE,
     chromatic_noise,
     noise_fit_inputs,

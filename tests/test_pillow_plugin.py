@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from PIL import Image, JpegImagePlugin, MpoImagePlugin
 
 import pillow_plugin
-from gainmap_format import codec, standard, structs
-from gainmap_format.errors import ContainerError, GainmapError, StandardGainMapError
+from gainmap_format import codec, fitting, standard, structs
+from gainmap_format.errors import ContainerError, GainmapError, InputError, StandardGainMapError
+from gainmap_format.evaluation.metrics import pq_psnr
 from gainmap_format.jpeg import parse_jpeg, replace_segments
-from gainmap_format.metrics import pq_psnr
 from pillow_plugin import GainMapWarning, HdrDroppedWarning
 from tests.conftest import jpeg_bytes, shared_data
 from tests.test_standard import LIBULTRAHDR_CEILING, MIN_PSNR_DB, psnr_after_scale
@@ -172,7 +172,7 @@ def test_hdr_agrees_with_libultrahdr(name, record_property):
 
 
 #: The fewest fitting steps and pixels that still give a valid file; these tests check plumbing.
-FAST = codec.EncodeOptions(iterations=3, batch_size=512, seed=1)
+FAST = codec.EncodeOptions(fit=codec.FitOptions(iterations=3, batch_size=512, seed=1))
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +270,22 @@ def test_damaged_container_of_ours_warns_and_hdr_raises(ours):
         image.hdr  # noqa: B018
 
 
+def test_a_base_of_another_size_is_the_container_error_codec_raises(ours):
+    from tests.test_codec import _tamper
+
+    def resize(body):
+        body[16:20] = (65).to_bytes(4, "big")
+
+    damaged = _tamper(ours, resize)
+    with pytest.raises(ContainerError, match="made for 65x48") as from_codec:
+        codec.decode(damaged)
+    with pytest.warns(GainMapWarning, match="made for 65x48"):
+        image = _open(damaged)
+    with pytest.raises(ContainerError, match="made for 65x48") as from_plugin:
+        image.hdr  # noqa: B018
+    assert type(from_plugin.value) is type(from_codec.value)
+
+
 # ---- saving ----
 
 
@@ -292,6 +308,20 @@ def test_save_with_hdr_writes_a_gainmlp_file(scene, tmp_path):
     again = tmp_path / "again.jpg"
     image.save(again, hdr=image.hdr, hdr_options=FAST)
     assert Image.open(again).hdr.metadata.kind == "gainmlp"
+
+
+def test_missing_init_warning_of_a_save_points_at_the_save(tmp_path):
+    from gainmap_format.colour import PRIMARIES
+    from gainmap_format.initweights import MissingInitWarning
+
+    image, hdr = _sdr_and_hdr()
+    options = codec.EncodeOptions(fit=codec.FitOptions(iterations=0, hidden_width=8))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image.save(tmp_path / "out.jpg", hdr=hdr, hdr_primaries=list(PRIMARIES["bt709"]), hdr_options=options)
+    warned = [w for w in caught if issubclass(w.category, MissingInitWarning)]
+    assert [w.filename for w in warned] == [__file__]
+    assert Image.open(tmp_path / "out.jpg").hdr.metadata.details.hidden_width == 8
 
 
 def test_unchanged_save_keeps_our_gain_map(ours):
@@ -369,6 +399,152 @@ def test_plain_jpeg_save_is_pillows():
     _open(data).save(ours, "JPEG", quality=80)
     _open_plain(data).save(plain, "JPEG", quality=80)
     assert ours.getvalue() == plain.getvalue()
+
+
+# ---- failed saves never damage a file ----
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def _must_not_fit(*args, **kwargs):
+    raise AssertionError("the fit ran although the save could not succeed")
+
+
+def _sdr_and_hdr() -> tuple[Image.Image, np.ndarray]:
+    """An SDR image (24x16 RGB) and a relative HDR rendition of it, float32 (16, 24, 3)."""
+    code = np.random.default_rng(4).integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    return Image.fromarray(code, "RGB"), (code.astype(np.float32) / 255.0) ** 2.4 * 4.0
+
+
+def _wrong_shape(image, hdr, monkeypatch):
+    return image, {"hdr": hdr[:8]}, InputError
+
+
+def _not_finite(image, hdr, monkeypatch):
+    hdr = hdr.copy()
+    hdr[3, 4, 1] = np.nan
+    return image, {"hdr": hdr}, InputError
+
+
+def _bogus_primaries(image, hdr, monkeypatch):
+    return image, {"hdr": hdr, "hdr_primaries": "bogus"}, InputError
+
+
+def _primaries_not_numbers(image, hdr, monkeypatch):
+    return image, {"hdr": hdr, "hdr_primaries": 5}, InputError
+
+
+def _options_not_encode_options(image, hdr, monkeypatch):
+    return image, {"hdr": hdr, "hdr_options": {"iterations": 3}}, InputError
+
+
+def _progress_not_callable(image, hdr, monkeypatch):
+    return image, {"hdr": hdr, "hdr_progress": "bar"}, InputError
+
+
+def _rgba_image(image, hdr, monkeypatch):
+    return image.convert("RGBA"), {"hdr": hdr}, InputError
+
+
+def _ctrl_c_during_the_fit(image, hdr, monkeypatch):
+    monkeypatch.setattr(fitting, "fit", _interrupt)
+    return image, {"hdr": hdr}, KeyboardInterrupt
+
+
+FAILED_SAVES = {
+    f.__name__.strip("_").replace("_", " "): f
+    for f in (
+        _wrong_shape,
+        _not_finite,
+        _bogus_primaries,
+        _primaries_not_numbers,
+        _options_not_encode_options,
+        _progress_not_callable,
+        _rgba_image,
+        _ctrl_c_during_the_fit,
+    )
+}
+
+
+@pytest.mark.parametrize("case", FAILED_SAVES)
+def test_a_failed_hdr_save_leaves_the_existing_file_byte_identical(case, ours, tmp_path, monkeypatch):
+    image, save_options, error = FAILED_SAVES[case](*_sdr_and_hdr(), monkeypatch)
+    path = tmp_path / "existing.jpg"
+    path.write_bytes(ours)
+    save_options = {"hdr_options": FAST, **save_options}
+    with pytest.raises(error) as raised:
+        image.save(path, **save_options)
+    assert path.read_bytes() == ours
+    assert list(tmp_path.iterdir()) == [path]
+    if error is InputError:
+        assert str(path) in str(raised.value)
+    stream = io.BytesIO(b"existing")
+    with pytest.raises(error):
+        image.save(stream, "JPEG", **save_options)
+    assert stream.getvalue() == b"existing"
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_saving_over_the_opened_source_keeps_it_until_the_new_file_is_complete(
+    interrupted, ours, tmp_path, monkeypatch
+):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(ours)
+    image = Image.open(path)
+    hdr = np.asarray(image.hdr).copy()
+    if interrupted:
+        monkeypatch.setattr(fitting, "fit", _interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            image.save(path, hdr=hdr, hdr_options=FAST)
+    else:
+        hdr[0, 0, 0] = np.inf
+        with pytest.raises(InputError, match="photo.jpg: HDR pixels contain NaN or infinite"):
+            image.save(path, hdr=hdr, hdr_options=FAST)
+    assert path.read_bytes() == ours
+    monkeypatch.undo()
+    hdr[0, 0, 0] = 1.0
+    image.save(path, hdr=hdr, hdr_options=FAST)
+    assert Image.open(path).hdr.metadata.kind == "gainmlp" and list(tmp_path.iterdir()) == [path]
+
+
+def test_an_interrupted_save_that_carries_the_gain_map_keeps_the_file(ours, tmp_path, monkeypatch):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(ours)
+    image = Image.open(path)
+    monkeypatch.setattr(pillow_plugin.HdrImage, "carry_to", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        image.save(path, quality=90)
+    assert path.read_bytes() == ours and list(tmp_path.iterdir()) == [path]
+
+
+def test_impossible_targets_fail_before_the_fit(tmp_path, monkeypatch):
+    image, hdr = _sdr_and_hdr()
+    monkeypatch.setattr(fitting, "fit", _must_not_fit)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        image.save(tmp_path / "missing" / "out.jpg", hdr=hdr)
+    (tmp_path / "folder.jpg").mkdir()
+    with pytest.raises(IsADirectoryError):
+        image.save(tmp_path / "folder.jpg", hdr=hdr)
+    png = tmp_path / "out.png"
+    png.write_bytes(b"existing")
+    with pytest.raises(InputError, match="out.png: hdr= writes a gain-map JPEG, not PNG"):
+        image.save(png, hdr=hdr)
+    with pytest.raises(InputError, match="not MPO"):
+        image.save(io.BytesIO(), "MPO", hdr=hdr)
+    assert png.read_bytes() == b"existing"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.jpg", "out.png"]
+
+
+def test_unregister_gives_pillow_its_save_back():
+    wrapped = Image.Image.save
+    pillow_plugin.unregister()
+    try:
+        assert Image.Image.save is wrapped.__wrapped__ and not hasattr(Image.Image.save, "__wrapped__")
+    finally:
+        pillow_plugin.register()
+    assert Image.Image.save is not wrapped and Image.Image.save.__wrapped__ is wrapped.__wrapped__
 
 
 def test_errors_are_gainmap_errors():

@@ -59,20 +59,6 @@ def test_normalisation_round_trip_and_flat_input():
     assert flat.range > 0 and np.all(np.isfinite(flat.apply(np.full(10, 2.0))))
 
 
-@pytest.mark.parametrize(
-    ("display", "base", "alternate", "weight"),
-    [(0.0, 0.0, 3.0, 0.0), (1.5, 0.0, 3.0, 0.5), (3.0, 0.0, 3.0, 1.0), (9.0, 0.0, 3.0, 1.0), (-1.0, 0.0, 3.0, 0.0),
-     (2.0, 2.0, 2.0, 1.0), (3.0, 3.0, 0.0, 0.0), (0.0, 3.0, 0.0, 1.0), (1.0, 3.0, 0.0, 2 / 3)],
-)
-def test_display_weight(display, base, alternate, weight):
-    assert residual.display_weight(display, base, alternate) == pytest.approx(weight)
-
-
-def test_display_weight_rejects_nan():
-    with pytest.raises(InputError):
-        residual.display_weight(float("nan"), 0.0, 2.0)
-
-
 @pytest.mark.parametrize("kind", ["gamma", "gain"])
 def test_weighted_residual_endpoints_and_log_linearity(kind):
     rng = np.random.default_rng(1)

@@ -3,7 +3,7 @@ import pytest
 
 from gainmap_format import native, network, residual, runtime
 from gainmap_format.container import GainMapMetadata
-from gainmap_format.errors import InputError
+from gainmap_format.errors import ContainerError, InputError
 from tests.test_network import random_weights
 
 needs_native = pytest.mark.skipif(not native.available(), reason="the C extension was not built")
@@ -136,3 +136,29 @@ def test_engine_names_are_checked(monkeypatch):
     assert runtime.resolve_engine("auto") == "onnxruntime"
     with pytest.raises(InputError, match="C extension"):
         runtime.resolve_engine("native")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_render_refuses_what_would_not_be_finite(engine):
+    """Spec §7.7: the finite output rests on the container's ranges, so render checks them itself."""
+    weights = random_weights(16, seed=2)
+    code = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ContainerError, match=r"sdr_white_luminance is 1e-45, outside \[1, 10000\]"):
+        runtime.render(weights, _metadata(size=(8, 8), sdr_white_luminance=1e-45), code, engine=engine)
+    metadata = _metadata(size=(8, 8))
+    with pytest.raises(InputError, match="linear unit 1e-45 cd/m²"):
+        runtime.render(weights, metadata, code, engine=engine, linear_unit=1e-45)
+    for weight in (-0.1, 1.5, float("nan")):
+        with pytest.raises(InputError, match="display weight"):
+            runtime.render(weights, metadata, code, weight, engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_linear_only_rendering_matches_the_full_one(monkeypatch, engine):
+    monkeypatch.setattr(runtime, "STRIP_PIXELS", 50)  # width 13: 3 rows a strip, the last strip 2 rows
+    weights = random_weights(16, seed=6)
+    code = np.random.default_rng(4).integers(0, 256, (17, 13, 3), dtype=np.uint8)
+    metadata = _metadata(size=(17, 13))
+    full = runtime.render(weights, metadata, code, engine=engine)
+    lean = runtime.render(weights, metadata, code, engine=engine, with_pq=False)
+    assert lean.pq is None and np.array_equal(lean.linear, full.linear)

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..baselines import resize_planes
 from ..codec import DEFAULT_WHITE_LUMINANCE, decode_base
 from ..colour import PRIMARIES, convert_primaries, luminance_weights
 from ..errors import InputError
@@ -29,6 +28,7 @@ from ..hdrio import HdrImage, read_hdr
 from ..jpeg import is_jpeg
 from ..residual import hdr_to_pq
 from ..tonemap import default_sdr
+from .baselines import resize_planes
 
 HDR_SUFFIXES = (".exr", ".hdr")
 SDR_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -133,7 +133,8 @@ def master_hdr(image: HdrImage) -> np.ndarray:
     luminance = bt2020 @ luminance_weights(PRIMARIES["bt2020"]).astype(np.float32)
     # The small offset keeps black pixels from sending the log-average to zero.
     log_average = float(np.exp(np.mean(np.log(luminance + 1e-4))))
-    return np.minimum(bt2020 * (GREY_LUMINANCE / max(log_average, 1e-6)), PEAK_LUMINANCE).astype(np.float32)
+    mastered: np.ndarray = np.minimum(bt2020 * (GREY_LUMINANCE / max(log_average, 1e-6)), PEAK_LUMINANCE)
+    return mastered.astype(np.float32)
 
 
 def load_image(item: BenchInput, max_megapixels: float | None = None) -> BenchImage:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..baselines import decode_map_jpeg, encode_map_jpeg
+from .baselines import decode_map_jpeg, encode_map_jpeg
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..colour import PRIMARIES, convert_primaries, pq_decode, pq_encode, srgb_decode
+from ..colour import PRIMARIES, PrimariesName, TransferName, convert_primaries, pq_decode, pq_encode, srgb_decode
 from ..errors import NoGainMapError
 from ..jpeg import APP0, Segment, parse_jpeg, replace_segments
 from ..residual import EPSILON, SDR_WHITE_LUMINANCE
@@ -118,7 +118,7 @@ def apply_iso_map(base_linear: np.ndarray, codes: np.ndarray, metadata: Standard
     return iso_rendition_to_pq(apply_iso(base_linear.copy(), codes, metadata, 1.0), "bt709")
 
 
-def iso_rendition_to_pq(linear: np.ndarray, primaries: str) -> np.ndarray:
+def iso_rendition_to_pq(linear: np.ndarray, primaries: PrimariesName) -> np.ndarray:
     """A gain-map rendition (relative linear, 1.0 = SDR white) as float32 BT.2020 PQ code values."""
     bt2020 = convert_primaries(linear, PRIMARIES[primaries], PRIMARIES["bt2020"])
     return pq_encode(np.clip(bt2020, 0.0, None) * SDR_WHITE_LUMINANCE).astype(np.float32)
@@ -140,8 +140,8 @@ class GammaMapRecord:
     low: float
     high: float
     epsilon: float = EPSILON
-    base_transfer: str = "gamma2.4"
-    base_primaries: str = "bt709"
+    base_transfer: TransferName = "gamma2.4"
+    base_primaries: PrimariesName = "bt709"
     sdr_white_luminance: float = SDR_WHITE_LUMINANCE
 
     def to_bytes(self) -> bytes:

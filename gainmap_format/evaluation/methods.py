@@ -25,21 +25,22 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypedDict, TypeVar
 
 import numpy as np
 
 from .. import codec
-from ..baselines import apply_map_values, dequantise_map, map_values, quantise_map
 from ..colour import pq_encode
-from ..container import Activation, ResidualKind
+from ..errors import InputError, NoGainMapError
 from ..graph import check_graph
-from ..jpeg import parse_jpeg, replace_segments
+from ..jpeg import Segment, parse_jpeg, replace_segments
+from ..registries import RESIDUAL_CODES, Activation, ResidualKind
 from ..residual import Normalisation, pq_to_linear, sdr_to_pq
 from ..runtime import predict_residual
-from ..standard import HDRGM_NS, find_gain_map, iso_metadata_payload
+from ..standard import HDRGM_NS, StandardGainMap, StandardGainMapMetadata, find_gain_map, iso_metadata_payload
 from ..standard.decode import base_linear, decode_jpeg
 from ..structs import ISO_IDENTIFIER, MPF_IDENTIFIER
+from .baselines import apply_map_values, dequantise_map, map_values, quantise_map
 from .inputs import BenchImage
 from .mapcoding import JPEG, MapCodec, heic_codec
 from .mapfiles import (
@@ -63,6 +64,24 @@ MAP_SCALE = 4
 #: cd/m² of libultrahdr's linear value 1.0: ITU-R BT.2408's HDR reference white.
 LIBULTRAHDR_WHITE = 203.0
 
+#: What a traditional map's file records beside the map: ISO 21496-1 metadata or the gamma record.
+MapDescription = GammaMapRecord | StandardGainMapMetadata
+
+_Description = TypeVar("_Description", GammaMapRecord, StandardGainMapMetadata)
+
+
+@dataclass(frozen=True)
+class CodedMap:
+    """A traditional map coded without a file (HEIC): the map image and what a file would record.
+
+    Attributes:
+        image: the coded map.
+        description: its metadata.
+    """
+
+    image: bytes
+    description: MapDescription
+
 
 @dataclass(frozen=True)
 class Encoded:
@@ -72,36 +91,47 @@ class Encoded:
         added_bytes: every byte the method adds to the SDR base file.
         seconds: encoding time: the fit for MLPs, the map and its quality search otherwise.
         file: the whole file, for methods that write one.
-        payload: what the decoder reads when there is no file (a HEIF map and its metadata,
-            Direct-MLP's container).
+        payload: what the decoder reads when there is no file: a HEIC map and its metadata
+            (:class:`CodedMap`), or Direct-MLP's container.
         quality: the map codec's quality chosen for the budget, for traditional maps.
     """
 
     added_bytes: int
     seconds: float
     file: bytes | None = None
-    payload: object = None
+    payload: CodedMap | bytes | None = None
     quality: int | None = None
 
 
 class Method(Protocol):
     """A method the bench runs; see the module notes for each.
 
-    Attributes:
-        family: the method's name in the paper's Table 1, e.g. "Gamma-JPEG".
-        label: one row of the report, e.g. "Gamma-JPEG ≤10 KB" or "Gamma-MLP w16".
-        curve: the rate-distortion line the row is a point of.
-        budget: the byte budget of a traditional map, else None.
-        width: the hidden width of an MLP, else None.
-        protocols: the protocols it runs under.
+    Its attributes are read-only (properties or frozen dataclass fields).
     """
 
-    family: str
-    label: str
-    curve: str
-    budget: int | None
-    width: int | None
-    protocols: tuple[ProtocolName, ...]
+    @property
+    def family(self) -> str:
+        """The method's name in the paper's Table 1, e.g. "Gamma-JPEG"."""
+
+    @property
+    def label(self) -> str:
+        """One row of the report, e.g. "Gamma-JPEG ≤10 KB" or "Gamma-MLP w16"."""
+
+    @property
+    def curve(self) -> str:
+        """The rate-distortion line the row is a point of."""
+
+    @property
+    def budget(self) -> int | None:
+        """The byte budget of a traditional map, else None."""
+
+    @property
+    def width(self) -> int | None:
+        """The hidden width of an MLP, else None."""
+
+    @property
+    def protocols(self) -> tuple[ProtocolName, ...]:
+        """The protocols it runs under."""
 
     def encode(self, image: BenchImage, base: Base) -> Encoded:
         """Encode ``image`` against ``base``."""
@@ -155,6 +185,7 @@ class MapMethod:
         else:
             values = map_values(image.hdr_pq, sdr_to_pq(base.code, "gamma2.4", "bt709"), "gamma")
         quantised = quantise_map(values, MAP_SCALE)
+        description: MapDescription
         if self.residual == "gain":
             description = iso_metadata(quantised.low, quantised.high, image.hdr_pq)
         else:
@@ -163,7 +194,8 @@ class MapMethod:
         def pack(quality: int) -> Encoded:
             coded = self.codec.encode(quantised.code, quality)
             if self.codec is not JPEG:
-                return Encoded(len(coded) + len(_description_bytes(description)), 0.0, payload=(coded, description))
+                added = len(coded) + len(_description_bytes(description))
+                return Encoded(added, 0.0, payload=CodedMap(coded, description))
             if isinstance(description, GammaMapRecord):
                 file = write_gamma_file(base.jpeg, coded, description)
             else:
@@ -181,7 +213,7 @@ class MapMethod:
             map_image, record = read_gamma_file(encoded.file)
             code = base.code if base.lossless else codec.decode_base(encoded.file)
         else:
-            map_image, record = encoded.payload
+            map_image, record = _coded_map(encoded, GammaMapRecord)
             code = base.code
         height, width, _ = code.shape
         values = dequantise_map(self.codec.decode(map_image), record.low, record.high, (width, height))
@@ -190,9 +222,9 @@ class MapMethod:
 
     def _decode_gain(self, encoded: Encoded, base: Base) -> np.ndarray:
         if encoded.file is None:
-            coded, metadata = encoded.payload
+            coded, metadata = _coded_map(encoded, StandardGainMapMetadata)
             return apply_iso_map(_iso_base_linear(base), self.codec.decode(coded), metadata)
-        gain_map = find_gain_map(encoded.file)
+        gain_map = _gain_map(encoded.file)
         if not base.lossless:
             return iso_rendition_to_pq(gain_map.render(), gain_map.primaries)
         codes = decode_jpeg(gain_map.gain_map_jpeg, "gain-map image")
@@ -204,11 +236,46 @@ def _iso_base_linear(base: Base) -> np.ndarray:
     return lossless_base_linear(base.code) if base.lossless else base_linear(base.jpeg)
 
 
-def _description_bytes(description: object) -> bytes:
+def _description_bytes(description: MapDescription) -> bytes:
     """A map's metadata as a file would carry it: the ISO payload or the gamma record."""
     if isinstance(description, GammaMapRecord):
         return description.to_bytes()
     return iso_metadata_payload(description)
+
+
+def _coded_map(encoded: Encoded, kind: type[_Description]) -> tuple[bytes, _Description]:
+    """The map image and its description that a map method without a file left in the payload.
+
+    Raises:
+        InputError: ``encoded`` holds no coded map described by a ``kind``.
+    """
+    payload = encoded.payload
+    if not isinstance(payload, CodedMap) or not isinstance(payload.description, kind):
+        raise InputError(f"the encoding holds no coded map with a {kind.__name__}")
+    return payload.image, payload.description
+
+
+def _file(encoded: Encoded) -> bytes:
+    """The file a method wrote.
+
+    Raises:
+        InputError: ``encoded`` holds no file.
+    """
+    if encoded.file is None:
+        raise InputError("the encoding holds no file")
+    return encoded.file
+
+
+def _gain_map(data: bytes) -> StandardGainMap:
+    """The standard gain map of a file a method wrote.
+
+    Raises:
+        NoGainMapError: the file has none.
+    """
+    gain_map = find_gain_map(data)
+    if gain_map is None:
+        raise NoGainMapError("the file holds no standard gain map")
+    return gain_map
 
 
 @dataclass(frozen=True)
@@ -249,7 +316,9 @@ class MlpMethod:
 
     def decode(self, encoded: Encoded, base: Base) -> np.ndarray:
         """The codec's decoder, on the file's base or on the lossless one."""
-        return codec.decode(encoded.file, base_pixels=base.code if base.lossless else None).pq
+        decoded = codec.decode(_file(encoded), base_pixels=base.code if base.lossless else None)
+        assert decoded.pq is not None, "decode keeps the PQ values unless told with_pq=False"
+        return decoded.pq
 
 
 @dataclass(frozen=True)
@@ -287,10 +356,13 @@ class DirectMlpMethod:
 
     def decode(self, encoded: Encoded, base: Base) -> np.ndarray:
         """Evaluate the network over the base: its denormalised output is the HDR."""
+        if not isinstance(encoded.payload, bytes):
+            raise InputError("the encoding holds no Direct-MLP container")
         container = codec.read_container(encoded.payload)
         metadata = container.metadata
         weights = check_graph(container.graph, metadata.activation, metadata.hidden_width)
-        return np.clip(predict_residual(weights, metadata, base.code), 0.0, 1.0)
+        hdr_pq: np.ndarray = np.clip(predict_residual(weights, metadata, base.code), 0.0, 1.0)
+        return hdr_pq
 
 
 @dataclass(frozen=True)
@@ -312,23 +384,23 @@ class LibUltraHdrMethod:
         hdr = pq_to_linear(image.hdr_pq, LIBULTRAHDR_WHITE)
         rgba = np.ones((*hdr.shape[:2], 4), dtype=np.float16)
         rgba[..., :3] = hdr
-        data = imagecodecs.ultrahdr_encode(rgba, scale=MAP_SCALE, gamut=imagecodecs.ULTRAHDR.CG.BT_2100)
-        return Encoded(_added_to_primary(data), time.perf_counter() - start, file=bytes(data))
+        data = bytes(imagecodecs.ultrahdr_encode(rgba, scale=MAP_SCALE, gamut=imagecodecs.ULTRAHDR.CG.BT_2100))
+        return Encoded(_added_to_primary(data), time.perf_counter() - start, file=data)
 
     def decode(self, encoded: Encoded, base: Base) -> np.ndarray:
         """libultrahdr's decode to linear light, back in BT.2020 PQ."""
         import imagecodecs
 
-        linear = imagecodecs.ultrahdr_decode(encoded.file)[..., :3].astype(np.float32)
+        linear = imagecodecs.ultrahdr_decode(_file(encoded))[..., :3].astype(np.float32)
         # It decodes to the primaries it was given, BT.2100's.
         return pq_encode(np.clip(linear, 0.0, None) * LIBULTRAHDR_WHITE).astype(np.float32)
 
 
 def _added_to_primary(data: bytes) -> int:
     """Bytes of a gain-map JPEG beyond its primary image: the map image and the segments announcing it."""
-    gain_map = find_gain_map(data)
+    gain_map = _gain_map(data)
 
-    def carriage(segment) -> bool:
+    def carriage(segment: Segment) -> bool:
         if segment.is_app(2):
             return segment.payload.startswith((MPF_IDENTIFIER, ISO_IDENTIFIER))
         return segment.is_app(1) and HDRGM_NS.encode() in segment.payload
@@ -341,16 +413,27 @@ def _codec_options(
     residual: ResidualKind, width: int, activation: Activation, init: InitName, steps: int, seed: int, device: str
 ) -> codec.EncodeOptions:
     """The codec's options for one network configuration."""
-    return codec.EncodeOptions(
-        residual=residual, hidden_width=width, activation=activation, iterations=steps, seed=seed, device=device,
-        init=init,
-    )
+    fit = codec.FitOptions(hidden_width=width, activation=activation, iterations=steps, seed=seed, device=device)
+    return codec.EncodeOptions(residual=residual, init=init, fit=fit)
 
 
 def _variant(family: str, activation: Activation, init: InitName = "meta") -> str:
     """The family with the non-default choices of the ablations appended."""
     suffix = "" if activation == "sine" else f" {activation}"
     return f"{family}{suffix}{' random-init' if init == 'random' else ''}"
+
+
+class _FitSettings(TypedDict):
+    """The fitting settings every MLP method of a run shares."""
+
+    steps: int
+    seed: int
+    device: str
+
+
+def _residual_of(name: str) -> ResidualKind | None:
+    """The residual a method family's name starts with ("gain" for "gain-jpeg"); None for the others."""
+    return next((kind for kind in RESIDUAL_CODES if name.startswith(f"{kind}-")), None)
 
 
 def build_methods(options: BenchOptions) -> tuple[list[Method], list[Skipped]]:
@@ -364,12 +447,12 @@ def build_methods(options: BenchOptions) -> tuple[list[Method], list[Skipped]]:
     """
     methods: list[Method] = []
     skipped: list[Skipped] = []
-    fit = {"steps": options.steps, "seed": options.seed, "device": options.device}
+    fit = _FitSettings(steps=options.steps, seed=options.seed, device=options.device)
     for name in options.methods:
-        residual = name.split("-")[0]
-        if residual in ("gain", "gamma") and residual not in options.residuals:
+        residual = _residual_of(name)
+        if residual is not None and residual not in options.residuals:
             continue
-        if name.endswith(("-jpeg", "-heic")):
+        if residual is not None and name.endswith(("-jpeg", "-heic")):
             try:
                 map_codec = JPEG if name.endswith("-jpeg") else heic_codec()
             except ImportError as error:
@@ -378,7 +461,7 @@ def build_methods(options: BenchOptions) -> tuple[list[Method], list[Skipped]]:
             methods += [MapMethod(residual, map_codec, budget) for budget in sorted(options.sizes)]
         elif name == "direct-mlp":
             methods += [DirectMlpMethod(w, a, **fit) for a in options.activations for w in sorted(options.widths)]
-        elif name.endswith("-mlp"):
+        elif residual is not None and name.endswith("-mlp"):
             methods += [
                 MlpMethod(residual, w, a, i, **fit)
                 for a in options.activations

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..codec import EncodeOptions
-from ..container import ACTIVATION_CODES, HIDDEN_WIDTHS, RESIDUAL_CODES, Activation, ResidualKind
 from ..errors import InputError
+from ..registries import ACTIVATION_CODES, HIDDEN_WIDTHS, RESIDUAL_CODES, Activation, ResidualKind
 from .protocols import PROTOCOLS, ProtocolName
 
 #: Every method family the bench knows, in the order the report lists them.

@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..atomic import atomic_output
 from .protocols import PROTOCOL_TITLES
 from .report import SummaryRow
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Side of the crop in pixels (smaller images give their whole shorter side).
 CROP_SIZE = 128
@@ -167,7 +171,7 @@ def draw_crops(crop: Crop, path: Path) -> None:
     _save(figure, path)
 
 
-def _save(figure, path: Path) -> None:
+def _save(figure: Figure, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     with atomic_output(path) as temporary:

@@ -145,10 +145,10 @@ def write_csv(rows: Sequence[ResultRow], metrics: Sequence[Metric], path: Path) 
         metrics: the metric columns, in order.
         path: the CSV file, replaced atomically.
     """
-    lines = [list(_FIXED_COLUMNS) + [m.key for m in metrics]]
+    lines: list[list[object]] = [[*_FIXED_COLUMNS, *(m.key for m in metrics)]]
     for r in rows:
-        fixed = [r.protocol, r.image, r.method, r.family, r.budget, r.width, r.quality, r.added_bytes,
-                 f"{r.fit_seconds:.3f}", f"{r.decode_seconds:.3f}"]
+        fixed: list[object] = [r.protocol, r.image, r.method, r.family, r.budget, r.width, r.quality,
+                               r.added_bytes, f"{r.fit_seconds:.3f}", f"{r.decode_seconds:.3f}"]
         lines.append(fixed + [f"{r.scores.get(m.key, math.nan):.6g}" for m in metrics])
     write_bytes(path, _csv_text(lines).encode())
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..colour import pq_decode
 from ..errors import InputError
-from ..metrics import cvvdp_jod, cvvdp_metric, delta_e_itp, mean_delta_e_2000, pq_psnr, pq_ssim
+from .metrics import cvvdp_jod, cvvdp_metric, delta_e_itp, mean_delta_e_2000, pq_psnr, pq_ssim
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Metric:
     digits: int
 
 
-METRICS = (
+METRICS: tuple[Metric, ...] = (
     Metric("pq_psnr", "PQ-PSNR", True, 2),
     Metric("delta_e00", "ΔE00", False, 2),
     Metric("ssim", "SSIM", True, 4),

@@ -31,7 +31,7 @@ from .gain_map import StandardGainMap
 from .iso import iso_metadata_payload
 from .locate import MpfImage, append_image, attach_gain_map, is_gain_map_image, mpf_images
 from .metadata import StandardGainMapMetadata, StandardKind
-from .xmp import HDRGM_NS
+from .xmp import HDRGM_NS, xmp_mentions
 
 __all__ = [
     "HDRGM_NS",
@@ -45,4 +45,5 @@ __all__ = [
     "is_gain_map_image",
     "iso_metadata_payload",
     "mpf_images",
+    "xmp_mentions",
 ]

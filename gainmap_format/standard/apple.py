@@ -14,7 +14,7 @@ from ..errors import StandardGainMapError
 from ..jpeg import JpegLayout
 from .binary import ifd_entries, parse_struct, u32
 from .metadata import StandardGainMapMetadata
-from .xmp import APPLE_NS, parse_float
+from .xmp import APPLE_NS, XmpProperties, parse_float
 
 #: Apple's auxiliary image type of an HDR gain map.
 APPLE_AUX_TYPE = "urn:com:apple:photo:2020:aux:hdrgainmap"
@@ -30,7 +30,7 @@ _MAKER_NOTE_TAG = 0x927C
 _APPLE_IFD_START = 14
 
 
-def apple_metadata(xmp: dict, layout: JpegLayout, where: str) -> StandardGainMapMetadata:
+def apple_metadata(xmp: XmpProperties, layout: JpegLayout, where: str) -> StandardGainMapMetadata:
     """Apple's map: headroom from XMP (version 2) or the primary's maker note (version 1).
 
     Args:
@@ -50,13 +50,18 @@ def apple_metadata(xmp: dict, layout: JpegLayout, where: str) -> StandardGainMap
     if raw is not None:
         headroom = parse_float(raw, "HDRGainMap:HDRGainMapHeadroom", where)
     else:
-        maker_headroom = _apple_maker_note_headroom(layout)
-        if maker_headroom is None:
+        stops = _apple_maker_note_stops(layout)
+        if stops is None:
             raise StandardGainMapError(
                 f"{where}: no HDRGainMapHeadroom in the map's XMP and no maker-note tag 33 in the "
                 "primary's Exif, so the headroom is unknown"
             )
-        headroom = maker_headroom
+        if stops > math.log2(MAX_APPLE_HEADROOM):
+            raise StandardGainMapError(
+                f"{where}: the primary's maker-note tags 33 and 48 give {stops:g} stops of headroom, "
+                f"over the {math.log2(MAX_APPLE_HEADROOM):g} accepted"
+            )
+        headroom = 2.0**stops
     if not 1.0 <= headroom <= MAX_APPLE_HEADROOM:
         raise StandardGainMapError(f"{where}: headroom {headroom} is outside [1, {MAX_APPLE_HEADROOM:g}]")
     stops = math.log2(headroom)
@@ -71,12 +76,13 @@ def apple_metadata(xmp: dict, layout: JpegLayout, where: str) -> StandardGainMap
     )
 
 
-def _apple_maker_note_headroom(layout: JpegLayout) -> float | None:
-    """Apple's headroom from maker-note tags 33 and 48 (Apple's "Applying Apple HDR effect").
+def _apple_maker_note_stops(layout: JpegLayout) -> float | None:
+    """Apple's headroom in stops from maker-note tags 33 and 48 (Apple's "Applying Apple HDR effect").
 
     Returns:
-        The linear headroom, or None when the Exif has no Apple maker note with tag 33. A
-        malformed Exif block counts as absent: it is not the gain map's own data.
+        log2 of the headroom, at least 0, or None when the Exif has no Apple maker note with tag
+        33. A malformed Exif block counts as absent: it is not the gain map's own data. Tags of
+        any value give a finite result; the caller bounds it before raising 2 to it.
     """
     for segment in layout.app_payloads(1, structs.EXIF_IDENTIFIER):
         tiff = segment.payload[len(structs.EXIF_IDENTIFIER) :]
@@ -91,7 +97,7 @@ def _apple_maker_note_headroom(layout: JpegLayout) -> float | None:
             stops = -20.0 * maker48 + 1.8 if maker48 <= 0.01 else -0.101 * maker48 + 1.601
         else:
             stops = -70.0 * maker48 + 3.0 if maker48 <= 0.01 else -0.303 * maker48 + 2.303
-        return 2.0 ** max(stops, 0.0)
+        return max(stops, 0.0)
     return None
 
 
@@ -114,7 +120,7 @@ def _apple_maker_tags(tiff: bytes) -> dict[int, float]:
         return {}
     parse_struct(structs.APPLE_MAKER_NOTE, note, "Apple maker note")
     entries = ifd_entries(note, _APPLE_IFD_START, b"MM", "Apple maker note")
-    tags = {}
+    tags: dict[int, float] = {}
     for tag in (33, 48):
         if tag in entries and entries[tag].type in structs.TIFF_RATIONAL:
             at = u32(entries[tag].value, b"MM")

@@ -69,7 +69,8 @@ def _iso_gain(g: np.ndarray, meta: StandardGainMapMetadata, channel: int, weight
         log_gain = g * (high - low)
     log_gain += low
     log_gain *= np.float32(weight)
-    return np.exp2(log_gain, out=log_gain)
+    gain: np.ndarray = np.exp2(log_gain, out=log_gain)
+    return gain
 
 
 def apply_apple(base: np.ndarray, codes: np.ndarray, headroom: float, weight: float) -> np.ndarray:

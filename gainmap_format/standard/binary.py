@@ -43,7 +43,7 @@ def u32(value: bytes, order: bytes) -> int:
     return int.from_bytes(value, "little" if order == b"II" else "big")
 
 
-def ifd_entries(tiff: bytes, offset: int, order: bytes, where: str) -> dict:
+def ifd_entries(tiff: bytes, offset: int, order: bytes, where: str) -> dict[int, Any]:
     """An IFD's entries by tag; the first entry wins when a tag repeats.
 
     Args:
@@ -61,7 +61,7 @@ def ifd_entries(tiff: bytes, offset: int, order: bytes, where: str) -> dict:
     if not 0 < offset < len(tiff):
         raise StandardGainMapError(f"{where}: IFD offset {offset} is outside the {len(tiff)}-byte TIFF block")
     ifd = parse_struct(structs.TIFF_IFD[order], tiff[offset:], f"{where}, IFD at {offset}")
-    entries = {}
+    entries: dict[int, Any] = {}
     for entry in ifd.entries:
         entries.setdefault(entry.tag, entry)
     return entries

@@ -5,6 +5,11 @@ chroma samples repeated, not interpolated, and Y'CbCr converted in floating poin
 ``_base_codes``). At weight 0 the rendition therefore differs from Pillow's SDR pixels at sharp
 colour edges; it agrees with the reference's HDR to 50-100 dB instead of about 35 dB on such
 files. The base is then linearised with the sRGB transfer, as every writer assumes.
+
+Limits (README, section Limits): each image is checked whole and with at most
+:data:`~gainmap_format.jpeg.MAX_SCANS` scans, and its size against
+:data:`~gainmap_format.limits.MAX_PIXELS`, before anything is decoded; running out of memory is an
+:class:`~gainmap_format.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -17,15 +22,10 @@ from PIL import Image, JpegImagePlugin
 
 from .. import structs
 from ..colour import srgb_decode
-from ..errors import StandardGainMapError
-from ..jpeg import JpegLayout
+from ..errors import JpegError, StandardGainMapError
+from ..jpeg import JpegLayout, check_decodable
+from ..limits import check_pixel_count, memory_guard
 from .binary import parse_struct
-
-#: Largest gain-map image, in pixels, that is decoded; checked from its frame header first.
-MAX_GAIN_MAP_PIXELS = 1 << 26
-
-#: Largest base image, in pixels (the codec's bound).
-MAX_BASE_PIXELS = 1 << 27
 
 #: Entries of the sRGB EOTF table for code values that the reference decode leaves between
 #: 8-bit steps; a step of 1/4095 keeps the error below 0.03% of a code value's light.
@@ -36,13 +36,12 @@ _SAMPLING_444 = 0
 _SAMPLING_420 = 2
 
 
-def frame_dimensions(layout: JpegLayout, where: str, max_pixels: int) -> tuple[int, int, int]:
-    """(width, height, components) from the frame header, bounded before anything decodes.
+def frame_dimensions(layout: JpegLayout, where: str) -> tuple[int, int, int]:
+    """(width, height, components) from the frame header, within :data:`~gainmap_format.limits.MAX_PIXELS`.
 
     Args:
         layout: one image's layout.
         where: the image's location, for error messages.
-        max_pixels: the largest width x height accepted.
 
     Returns:
         (width, height, components).
@@ -53,11 +52,7 @@ def frame_dimensions(layout: JpegLayout, where: str, max_pixels: int) -> tuple[i
     for segment in layout.segments:
         if segment.marker in structs.SOF_MARKERS:
             frame = parse_struct(structs.JPEG_FRAME_HEADER, segment.payload, f"{where}, frame header")
-            if frame.width < 1 or frame.height < 1 or frame.width * frame.height > max_pixels:
-                raise StandardGainMapError(
-                    f"{where}: frame of {frame.width}x{frame.height}; sizes from 1x1 to {max_pixels} "
-                    "pixels are supported"
-                )
+            check_pixel_count(frame.width, frame.height, where, StandardGainMapError)
             return frame.width, frame.height, frame.components
     raise StandardGainMapError(f"{where}: no frame header (SOF) before the first scan")
 
@@ -73,13 +68,35 @@ def decode_jpeg(data: bytes, where: str) -> np.ndarray:
         uint8 (H, W, C), C = 1 for a one-component image, else 3.
 
     Raises:
-        StandardGainMapError: Pillow cannot decode it.
+        StandardGainMapError: truncated, more than :data:`~gainmap_format.jpeg.MAX_SCANS`
+            scans, larger than :data:`~gainmap_format.limits.MAX_PIXELS`, or Pillow cannot
+            decode it.
+        InputError: too large for the memory available.
     """
+    _check_decodable(data, where)
+    with memory_guard(where):
+        return _decode_checked(data, where)
+
+
+def _check_decodable(data: bytes, where: str) -> None:
+    """:func:`~gainmap_format.jpeg.check_decodable`, failing as the rest of this package does."""
+    try:
+        check_decodable(data, where)
+    except JpegError as exc:
+        raise StandardGainMapError(str(exc)) from exc
+
+
+def _decode_checked(data: bytes, where: str) -> np.ndarray:
+    """:func:`decode_jpeg` of an image that has passed :func:`_check_decodable`."""
     try:
         with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as image:
+            width, height = image.size
+            check_pixel_count(width, height, where, StandardGainMapError)
             if image.mode not in ("L", "RGB"):
                 image = image.convert("RGB")
             pixels = np.asarray(image)
+    except StandardGainMapError:  # a ValueError of our own, already saying where and what
+        raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise StandardGainMapError(f"{where}: cannot decode ({exc})") from exc
     return pixels[..., None] if pixels.ndim == 2 else pixels
@@ -95,10 +112,15 @@ def base_linear(data: bytes) -> np.ndarray:
         float32 (H, W, 3), relative linear light, 1.0 at code value 255.
 
     Raises:
-        StandardGainMapError: the primary image cannot be decoded.
+        StandardGainMapError: the primary image cannot be decoded (see :func:`decode_jpeg`).
+        InputError: too large for the memory available.
     """
-    codes = _base_codes(data)
-    return _srgb_table(256 if codes.dtype == np.uint8 else _FINE_CODES)[codes]
+    where = "primary image"
+    _check_decodable(data, where)
+    with memory_guard(where):
+        codes = _base_codes(data, where)
+        linear: np.ndarray = _srgb_table(256 if codes.dtype == np.uint8 else _FINE_CODES)[codes]
+        return linear
 
 
 @functools.cache
@@ -107,7 +129,7 @@ def _srgb_table(entries: int) -> np.ndarray:
     return srgb_decode(np.linspace(0.0, 1.0, entries)).astype(np.float32)
 
 
-def _base_codes(data: bytes) -> np.ndarray:
+def _base_codes(data: bytes, where: str) -> np.ndarray:
     """The primary image's R'G'B' code values (H, W, 3), decoded as libultrahdr decodes them.
 
     libultrahdr, the reference decoder, reads a 4:2:0 base as 8-bit Y'CbCr, repeats each chroma
@@ -117,16 +139,20 @@ def _base_codes(data: bytes) -> np.ndarray:
     files, so 4:2:0 and 4:4:4 bases are decoded the reference's way (for 4:4:4 only the
     floating-point conversion differs). 4:2:2 and other layouts are decoded by Pillow.
 
+    Args:
+        data: the whole file, already through :func:`_check_decodable`.
+        where: the image's location, for messages.
+
     Returns:
         uint16 codes of :data:`_FINE_CODES` steps for the reference's way, uint8 from Pillow.
     """
-    where = "primary image"
     try:
         with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as image:
             width, height = image.size
+            check_pixel_count(width, height, where, StandardGainMapError)
             sampling = _reference_sampling(image)
             if sampling is None:
-                return _rgb_codes(decode_jpeg(data, where))
+                return _rgb_codes(_decode_checked(data, where))
             image.draft("YCbCr", None)
             ycbcr = np.asarray(image)
             if sampling == _SAMPLING_444:
@@ -137,10 +163,12 @@ def _base_codes(data: bytes) -> np.ndarray:
             # resolution, so these are the stored chroma samples, not interpolated ones.
             image.draft("YCbCr", (width // 2, height // 2))
             chroma = np.asarray(image)[..., 1:]
+    except StandardGainMapError:  # a ValueError of our own, already saying where and what
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
         raise StandardGainMapError(f"{where}: cannot decode ({exc})") from exc
     if chroma.shape[:2] != ((height + 1) // 2, (width + 1) // 2):
-        return _rgb_codes(decode_jpeg(data, where))
+        return _rgb_codes(_decode_checked(data, where))
     chroma = np.repeat(np.repeat(chroma, 2, axis=0), 2, axis=1)[:height, :width]
     return _ycbcr_to_codes(luma, chroma)
 

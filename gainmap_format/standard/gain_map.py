@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..adaptation import iso21496_weight
 from ..colour import PRIMARIES, PrimariesName, convert_primaries
 from ..errors import StandardGainMapError
-from ..residual import display_weight
+from ..limits import memory_guard
 from .apply import apply_apple, apply_iso
 from .decode import base_linear, decode_jpeg
 from .metadata import StandardGainMapMetadata
@@ -75,7 +76,7 @@ class StandardGainMap:
         """
         meta = self.metadata
         headroom = meta.max_headroom if display_headroom is None else display_headroom
-        return display_weight(headroom, meta.base_headroom, meta.alternate_headroom)
+        return iso21496_weight(headroom, meta.base_headroom, meta.alternate_headroom)
 
     def render(self, display_headroom: float | None = None) -> np.ndarray:
         """Apply the gain map.
@@ -89,18 +90,20 @@ class StandardGainMap:
 
         Raises:
             StandardGainMapError: the base or gain-map image cannot be decoded.
-            InputError: ``display_headroom`` is not finite.
+            InputError: ``display_headroom`` is not finite, or the images are too large for the
+                memory available.
         """
         weight = self.weight(display_headroom)
-        base = base_linear(self.data)
-        if base.shape[:2] != (self.base_size[1], self.base_size[0]):
-            raise StandardGainMapError(
-                f"the base decodes to {base.shape[1]}x{base.shape[0]}, its frame header says "
-                f"{self.base_size[0]}x{self.base_size[1]}"
-            )
-        if self.primaries != self.base_primaries:
-            base = convert_primaries(base, PRIMARIES[self.base_primaries], PRIMARIES[self.primaries])
-        codes = decode_jpeg(self.gain_map_jpeg, f"gain-map image at offset {self.gain_map_offset}")
-        if self.metadata.apple_headroom is not None:
-            return apply_apple(base, codes, self.metadata.apple_headroom, weight)
-        return apply_iso(base, codes, self.metadata, weight)
+        with memory_guard("standard gain map"):
+            base = base_linear(self.data)
+            if base.shape[:2] != (self.base_size[1], self.base_size[0]):
+                raise StandardGainMapError(
+                    f"the base decodes to {base.shape[1]}x{base.shape[0]}, its frame header says "
+                    f"{self.base_size[0]}x{self.base_size[1]}"
+                )
+            if self.primaries != self.base_primaries:
+                base = convert_primaries(base, PRIMARIES[self.base_primaries], PRIMARIES[self.primaries])
+            codes = decode_jpeg(self.gain_map_jpeg, f"gain-map image at offset {self.gain_map_offset}")
+            if self.metadata.apple_headroom is not None:
+                return apply_apple(base, codes, self.metadata.apple_headroom, weight)
+            return apply_iso(base, codes, self.metadata, weight)

@@ -24,6 +24,18 @@ _D50_WHITE = (0.3457, 0.3585)
 #: Largest distance in xy between an ICC colorant and a known primary that still matches.
 _COLORANT_TOLERANCE = 0.01
 
+#: Most tag-table entries read; profiles have a few dozen. A hostile count of up to 2^32 - 1 over
+#: a 16 MB profile would otherwise cost seconds of parsing.
+MAX_ICC_TAGS = 1024
+
+#: ICC.1:2022 §7.3: where the tag count sits, after the 128-byte header.
+_TAG_COUNT_AT = slice(128, 132)
+
+#: The tags read, and the most bytes any of them needs: an XYZType of one colorant is 20 bytes,
+#: a cicpType 12. Reading no more keeps a hostile table (every tag the whole profile) small.
+_WANTED_TAGS = frozenset({b"cicp", b"rXYZ", b"gXYZ", b"bXYZ"})
+_TAG_BYTES = 20
+
 
 def icc_primaries(layout: JpegLayout) -> PrimariesName | None:
     """The primaries an image's ICC profile describes, when they are ones we know.
@@ -32,15 +44,20 @@ def icc_primaries(layout: JpegLayout) -> PrimariesName | None:
         layout: one image's layout.
 
     Returns:
-        The primaries' name, or None when there is no profile, it is damaged or inconsistent,
-        or its primaries are none of :data:`~gainmap_format.colour.PRIMARIES`.
+        The primaries' name, or None when there is no profile, it is damaged or inconsistent
+        (more than :data:`MAX_ICC_TAGS` tags included), or its primaries are none of
+        :data:`~gainmap_format.colour.PRIMARIES`.
     """
     profile = _icc_profile(layout)
-    if profile is None:
+    if profile is None or int.from_bytes(profile[_TAG_COUNT_AT], "big") > MAX_ICC_TAGS:
         return None
     try:
         header = structs.ICC_PROFILE.parse(profile)
-        tags = {t.signature: bytes(profile[t.offset : t.offset + t.size]) for t in header.tags}
+        tags = {
+            t.signature: profile[t.offset : t.offset + min(t.size, _TAG_BYTES)]
+            for t in header.tags
+            if t.signature in _WANTED_TAGS
+        }
         if b"cicp" in tags:
             return _CICP_PRIMARIES.get(structs.ICC_CICP.parse(tags[b"cicp"]).colour_primaries)
         colorants = [structs.ICC_XYZ.parse(tags[name]).xyz for name in (b"rXYZ", b"gXYZ", b"bXYZ")]

@@ -165,7 +165,8 @@ def iso_metadata_payload(metadata: StandardGainMapMetadata) -> bytes:
             "channels": [{name: _rational(value) for name, value in c.items()} for c in channels],
         },
     }
-    return structs.ISO_IDENTIFIER + structs.ISO_METADATA.build(fields)
+    body: bytes = structs.ISO_METADATA.build(fields)
+    return structs.ISO_IDENTIFIER + body
 
 
 def announcing_iso_payload() -> bytes:
@@ -174,7 +175,8 @@ def announcing_iso_payload() -> bytes:
     Returns:
         The payload of the APP2 segment that announces a gain map.
     """
-    return structs.ISO_IDENTIFIER + structs.ISO_VERSION.build(_ISO_VERSION_ZERO)
+    version: bytes = structs.ISO_VERSION.build(_ISO_VERSION_ZERO)
+    return structs.ISO_IDENTIFIER + version
 
 
 def _rational(value: float) -> dict[str, int]:

@@ -9,7 +9,8 @@ directory, because some writers get MPF offsets wrong while their Item:Length is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import construct as cs
@@ -21,7 +22,7 @@ from .apple import APPLE_AUX_TYPE
 from .binary import ifd_entries, parse_struct, u32
 from .gain_map import StandardGainMap
 from .iso import announcing_iso_payload, full_iso_payload
-from .xmp import HDRGM_NS, announcing_xmp, container_items, primary_xmp
+from .xmp import HDRGM_NS, announcing_xmp, container_items, primary_xmp, shown, xmp_forms, xmp_mentions
 
 #: MPF entries beyond this many are not looked at.
 MAX_MPF_ENTRIES = 16
@@ -36,8 +37,15 @@ _MP_PRIMARY_ATTRIBUTE = 0x20030000
 #: Bytes of an image's start searched for a gain-map marking.
 _PEEK = 1 << 16
 
-#: Byte strings whose presence in a gain-map image's header marks it as one.
-_GAIN_MAP_MARKS = (structs.ISO_IDENTIFIER, HDRGM_NS.encode(), APPLE_AUX_TYPE.encode())
+#: Byte strings whose presence in a gain-map image's header marks it as one: the ISO identifier,
+#: and the hdrgm namespace and Apple's type in every encoding XMP allows.
+_GAIN_MAP_MARKS = (structs.ISO_IDENTIFIER, *xmp_forms(HDRGM_NS), *xmp_forms(APPLE_AUX_TYPE))
+
+#: An XMP integer (xsd:integer in ASCII digits); Python's int() would also take "_" and other digits.
+_XSD_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+#: Digits beyond which an Item:Length cannot be a file's length (and int() would refuse to parse).
+_MAX_LENGTH_DIGITS = 20
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,7 @@ def announcements(layout: JpegLayout) -> frozenset[str]:
         if indexed or len(segment.payload) <= len(structs.ISO_IDENTIFIER) + structs.ISO_VERSION.sizeof():
             found.add("iso")
     for segment in layout.app_payloads(1, structs.XMP_IDENTIFIER):
-        if HDRGM_NS.encode() in segment.payload and (indexed or b"GainMapMax" not in segment.payload):
+        if xmp_mentions(segment.payload, HDRGM_NS) and (indexed or not xmp_mentions(segment.payload, "GainMapMax")):
             found.add("xmp")
     return frozenset(found)
 
@@ -169,50 +177,56 @@ def find_secondary(data: bytes, layout: JpegLayout, announced: frozenset[str]) -
         StandardGainMapError: a problem with an image that the file announces or marks as its
             gain map.
     """
-    candidates, problem = _mpf_candidates(data, layout, announced)
-    for secondary in candidates:
-        if is_gain_map_image(secondary.jpeg[: _header_length(secondary.layout)]):
-            return secondary
+    first: Secondary | None = None
+    problem: StandardGainMapError | None = None
+    for found in _mpf_secondaries(data, layout, announced):
+        if isinstance(found, StandardGainMapError):
+            if problem is None:
+                problem = found
+        elif is_gain_map_image(found.jpeg[: _header_length(found.layout)]):
+            return found
+        elif first is None:
+            first = found
     if not announced:
         if problem is not None:
             raise problem
         return None
-    if candidates and full_iso_payload(layout):
-        return candidates[0]
+    if first is not None and full_iso_payload(layout):
+        return first
     try:
-        found = _container_secondary(data, layout)
+        found_in_container = _container_secondary(data, layout)
     except StandardGainMapError:
         if problem is None:
             raise
-        found = None
-    if found is None and problem is not None:
+        found_in_container = None
+    if found_in_container is None and problem is not None:
         raise problem
-    return found
+    return found_in_container
 
 
-def _mpf_candidates(
+def _mpf_secondaries(
     data: bytes, layout: JpegLayout, announced: frozenset[str]
-) -> tuple[list[Secondary], StandardGainMapError | None]:
-    """The well-formed images that MPF lists after the primary, and the first problem that matters.
+) -> Iterator[Secondary | StandardGainMapError]:
+    """The well-formed images that MPF lists after the primary, and the problems that matter.
 
-    A broken MPF entry matters when the primary announces a gain map or when the bytes it
-    points at carry a gain-map marking; otherwise the file is some other MPO and is not ours
-    to judge.
+    One at a time: each holds a copy of its bytes, and a hostile MPF index can list the same
+    large image :data:`MAX_MPF_ENTRIES` times. A broken MPF entry matters when the primary
+    announces a gain map or when the bytes it points at carry a gain-map marking; otherwise the
+    file is some other MPO and is not ours to judge.
     """
     try:
         images = mpf_images(layout)
     except StandardGainMapError as exc:
-        return [], exc if announced else None
-    candidates: list[Secondary] = []
-    problem = None
+        if announced:
+            yield exc
+        return
     for image in images[1:]:
         try:
-            candidates.append(_secondary_at(data, image.offset, image.size, f"MPF image {image.index + 1}"))
+            yield _secondary_at(data, image.offset, image.size, f"MPF image {image.index + 1}")
         except StandardGainMapError as exc:
             marked = 0 <= image.offset < len(data) and is_gain_map_image(data[image.offset : image.offset + _PEEK])
-            if problem is None and (announced or marked):
-                problem = exc
-    return candidates, problem
+            if announced or marked:
+                yield exc
 
 
 def _header_length(layout: JpegLayout) -> int:
@@ -256,7 +270,7 @@ def _container_secondary(data: bytes, layout: JpegLayout) -> Secondary | None:
         return None
     index = semantics.index("GainMap")
     lengths = [
-        _parse_int(item.get("Length"), f"GContainer item {i + 1} Item:Length")
+        _parse_int(item.get("Length"), f"primary image, XMP GContainer item {i + 1} Item:Length")
         for i, item in enumerate(items[index:], start=index)
     ]
     start = len(data) - sum(lengths)
@@ -264,10 +278,10 @@ def _container_secondary(data: bytes, layout: JpegLayout) -> Secondary | None:
 
 
 def _parse_int(text: object, name: str) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise StandardGainMapError(f"{name} is {text!r}, not an integer") from None
+    digits = text.strip() if isinstance(text, str) else ""
+    if _XSD_INTEGER.fullmatch(digits) is None or len(digits) > _MAX_LENGTH_DIGITS:
+        raise StandardGainMapError(f"{name} is {shown(text)}, not an integer of at most {_MAX_LENGTH_DIGITS} digits")
+    value = int(digits)
     if value <= 0:
         raise StandardGainMapError(f"{name} is {value}; it must be > 0")
     return value
@@ -373,4 +387,5 @@ def _mpf_payload(primary_size: int, secondary_size: int, secondary_offset: int) 
             "dependent_image_2": 0,
         }
     )
-    return structs.MPF_IDENTIFIER + header + ifd + primary + secondary
+    payload: bytes = structs.MPF_IDENTIFIER + header + ifd + primary + secondary
+    return payload

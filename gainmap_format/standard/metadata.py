@@ -22,8 +22,12 @@ MAX_LOG2 = 32.0
 #: Largest magnitude of an offset; writers use about 1/64.
 MAX_OFFSET = 8.0
 
-#: Largest gain-map gamma; it must also be > 0.
+#: Largest gain-map gamma.
 MAX_GAMMA = 1000.0
+
+#: Smallest gain-map gamma, the reciprocal of the largest: writers use about 1, and the renderer
+#: raises samples to 1 / gamma in float32, which a gamma below about 3e-39 overflows.
+MIN_GAMMA = 1.0 / MAX_GAMMA
 
 
 @dataclass(frozen=True)
@@ -113,5 +117,5 @@ def check_metadata(meta: StandardGainMapMetadata, where: str) -> None:
             if not (math.isfinite(value) and low <= value <= high):
                 raise StandardGainMapError(f"{where}: {name}[{channel}] {value} is outside [{low:g}, {high:g}]")
     for channel, value in enumerate(meta.gamma):
-        if not (math.isfinite(value) and 0.0 < value <= MAX_GAMMA):
-            raise StandardGainMapError(f"{where}: gamma[{channel}] {value} is outside (0, {MAX_GAMMA:g}]")
+        if not (math.isfinite(value) and MIN_GAMMA <= value <= MAX_GAMMA):
+            raise StandardGainMapError(f"{where}: gamma[{channel}] {value} is outside [{MIN_GAMMA:g}, {MAX_GAMMA:g}]")

@@ -41,7 +41,8 @@ def resample(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     mixed = plane[:, x0] * (np.float32(1.0) - fx) + plane[:, x1] * fx
     y0, y1, fy = _taps(height, rows)
     fy = fy[:, None]
-    return mixed[y0] * (np.float32(1.0) - fy) + mixed[y1] * fy
+    resampled: np.ndarray = mixed[y0] * (np.float32(1.0) - fy) + mixed[y1] * fy
+    return resampled
 
 
 def _shepard_upsample(plane: np.ndarray, factor: int) -> np.ndarray:

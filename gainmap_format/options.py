@@ -1,0 +1,184 @@
+"""The options of fitting and encoding, checked when they are made (no torch here).
+
+:class:`FitOptions` says how the network is fitted to one image; :class:`EncodeOptions` holds a
+``FitOptions`` and adds what only encoding needs (the residual kind, the base JPEG's quality,
+transfer and primaries, where the fit starts). Each option is checked once, when the options
+are constructed, so a mistake is an :class:`~gainmap_format.errors.InputError` before any work
+starts: before an HDR image is read, a base is encoded or torch is imported.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .colour import PrimariesName, TransferName
+from .errors import InputError
+from .registries import (
+    ACTIVATION_CODES,
+    HIDDEN_WIDTHS,
+    PRIMARIES_CODES,
+    RESIDUAL_CODES,
+    TRANSFER_CODES,
+    Activation,
+    ResidualKind,
+)
+
+FitMethod = Literal["auto", "native", "tables", "dense"]
+InitName = Literal["meta", "random"]
+
+FIT_METHODS: tuple[FitMethod, ...] = ("auto", "native", "tables", "dense")
+DEVICES = ("auto", "cpu", "cuda")
+INITS: tuple[InitName, ...] = ("meta", "random")
+
+#: The fit's seed feeds SplitMix64 (``fitting.draw_indices``) and torch's generator: 64 bits unsigned.
+MAX_SEED = (1 << 64) - 1
+
+
+def _integer(name: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` as an int in [low, high]; bools and floats are refused, numpy integers accepted.
+
+    Raises:
+        InputError: not an integer, or out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name} must be an integer, not {type(value).__name__} ({value!r:.40})")
+    number = int(value)
+    if number < low or (high is not None and number > high):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise InputError(f"{name} {number} is outside {bound}")
+    return number
+
+
+def _positive_real(name: str, value: object) -> float:
+    """``value`` as a finite float > 0; bools and non-numbers are refused.
+
+    Raises:
+        InputError: not a real number, not finite, or not positive.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number, not {type(value).__name__} ({value!r:.40})")
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise InputError(f"{name} {value!r:.40} is not a finite number > 0")
+    return number
+
+
+def _choice(name: str, value: object, choices: tuple[object, ...]) -> None:
+    """Refuse a ``value`` that is not one of ``choices`` (compared as equal strings, so 1 is not 'sine')."""
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(f"{name} {value!r:.40} is not one of {list(choices)}")
+
+
+def _set(options: object, name: str, value: object) -> None:
+    """Store a checked, normalised value on a frozen dataclass during its construction."""
+    object.__setattr__(options, name, value)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to fit the network to one image; the defaults are the paper's.
+
+    Attributes:
+        iterations: optimisation steps, >= 0 (paper: 1,000).
+        batch_size: random pixels per step, >= 1 (paper: 65,536).
+        learning_rate: Adam's learning rate, finite and > 0 (paper: 1e-2).
+        hidden_width: neurons per hidden layer: 8, 16, 32, 64 or 128.
+        activation: "sine" (the authors' released configs) or "relu" (the paper's text).
+        seed: seeds the initial weights and the pixel sampling, 0 to 2**64 - 1; the same seed
+            gives the same fit.
+        device: "auto" (CUDA when torch sees it), "cpu" or "cuda". Whether CUDA is there is
+            known only once torch is imported, when fitting starts.
+        method: "native" runs the fused C kernel (CPU only); "tables" evaluates the first
+            layer as five table lookups in torch; "dense" as the textbook 120-wide product.
+            All give the same fit to float32 rounding; "dense" is the reference the
+            benchmarks compare with. "auto" picks "native" on the CPU when the extension
+            is built, else "tables". The fused kernel sums in a thread-dependent order;
+            "tables" gives the same bytes on every run of a machine whatever its thread count.
+
+    Raises:
+        InputError: on construction, for any value outside the ranges above or of the wrong
+            type (a bool or float where an integer belongs).
+    """
+
+    iterations: int = 1000
+    batch_size: int = 65536
+    learning_rate: float = 1e-2
+    hidden_width: int = 16
+    activation: Activation = "sine"
+    seed: int = 0
+    device: str = "auto"
+    method: FitMethod = "auto"
+
+    def __post_init__(self) -> None:
+        """Check every option and store integers as plain ints."""
+        _set(self, "iterations", _integer("iterations", self.iterations, 0))
+        _set(self, "batch_size", _integer("batch size", self.batch_size, 1))
+        _set(self, "seed", _integer("seed", self.seed, 0, MAX_SEED))
+        _set(self, "hidden_width", _integer("hidden width", self.hidden_width, 0))
+        if self.hidden_width not in HIDDEN_WIDTHS:
+            raise InputError(f"hidden width {self.hidden_width} is not one of {list(HIDDEN_WIDTHS)}")
+        _set(self, "learning_rate", _positive_real("learning rate", self.learning_rate))
+        _choice("activation", self.activation, tuple(ACTIVATION_CODES))
+        _choice("device", self.device, DEVICES)
+        _choice("fit method", self.method, FIT_METHODS)
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Everything ``encode`` can be told; the defaults are the paper's Gamma-MLP.
+
+    Attributes:
+        residual: "gamma" (exponential residual) or "gain" (multiplicative).
+        quality: JPEG quality (1-100) used when this library encodes the base (at 4:4:4). The
+            base's own compression noise is the floor of the HDR's fidelity, so the default is
+            98; 95 gives a base about 40% smaller and an HDR about 2.5 dB worse.
+        sdr_transfer: how the base's code values turn into light ("gamma2.4", "srgb").
+        sdr_primaries: the base's primaries ("bt709", "display-p3", "bt2020").
+        init: "meta" starts the fit from the shipped meta-initialised weights for this residual,
+            activation and width (random initialisation, with a warning, when none ship);
+            "random" always starts from the seeded random initialisation.
+        fit: how the network is fitted (width, activation, steps, seed, device, method).
+
+    Raises:
+        InputError: on construction, for any value outside the choices above, of the wrong
+            type, or a ``fit`` that is not a :class:`FitOptions`. A fit option given here
+            directly (``EncodeOptions(iterations=40)`` rather than
+            ``EncodeOptions(fit=FitOptions(iterations=40))``) is Python's TypeError.
+    """
+
+    residual: ResidualKind = "gamma"
+    quality: int = 98
+    sdr_transfer: TransferName = "gamma2.4"
+    sdr_primaries: PrimariesName = "bt709"
+    init: InitName = "meta"
+    fit: FitOptions = field(default_factory=FitOptions)
+
+    def __post_init__(self) -> None:
+        """Check every option; the fit's were checked when ``fit`` was made."""
+        _choice("residual", self.residual, tuple(RESIDUAL_CODES))
+        _set(self, "quality", _integer("JPEG quality", self.quality, 1, 100))
+        _choice("SDR transfer", self.sdr_transfer, tuple(TRANSFER_CODES))
+        _choice("SDR primaries", self.sdr_primaries, tuple(PRIMARIES_CODES))
+        _choice("init", self.init, INITS)
+        if not isinstance(self.fit, FitOptions):
+            raise InputError(f"fit must be a FitOptions, not {type(self.fit).__name__}")
+
+
+def checked_encode_options(options: object, what: str = "options") -> EncodeOptions:
+    """``options`` as given to ``encode`` (or to a Pillow save as ``hdr_options``): None for the defaults.
+
+    Args:
+        options: an :class:`EncodeOptions`, or None.
+        what: the argument's name, for the message.
+
+    Raises:
+        InputError: anything else.
+    """
+    if options is None:
+        return EncodeOptions()
+    if not isinstance(options, EncodeOptions):
+        raise InputError(f"{what} must be a gainmap_format.EncodeOptions, not {type(options).__name__}")
+    return options
