@@ -301,8 +301,10 @@ def test_both_engines_honour_the_same_arguments(encoded, with_pq, headroom):
         codec.decode(encoded.jpeg, engine=engine, with_pq=with_pq, display_headroom=display)
         for engine in ("native", "onnxruntime")
     )
-    # float32 rounding: PQ to about 90 dB, linear light to 1e-4 of its value.
-    assert np.allclose(native_.relative, graph.relative, rtol=1e-4, atol=1e-6)
+    # float32 rounding and the kernel's exp2/log2 polynomials: PQ within 3e-5 (about 90 dB). Linear
+    # light is PQ's EOTF of it, whose slope d ln(L) / dE is 10 to 45 over the range, so the same
+    # difference is up to 1e-3 of a linear value.
+    assert np.allclose(native_.relative, graph.relative, rtol=1e-3, atol=1e-6)
     if with_pq:
         assert np.allclose(native_.pq, graph.pq, atol=3e-5)
     else:
