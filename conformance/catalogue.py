@@ -358,8 +358,9 @@ def matches_stored_fit(stored: bytes, writer_input: bytes, options: codec.Encode
     if without_gainmlp(stored) != without_gainmlp(writer_input):
         return False
     m = ctr.parse_container(container_of(stored)).metadata
-    return (m.residual, m.activation, m.hidden_width, m.base_transfer, m.base_primaries) == (
-        options.residual, options.fit.activation, options.fit.hidden_width, options.sdr_transfer, options.sdr_primaries)
+    wanted = (options.residual, options.fit.activation, options.fit.hidden_width, options.base_transfer,
+              options.sdr_primaries)
+    return (m.residual, m.activation, m.hidden_width, m.base_transfer, m.base_primaries) == wanted
 
 
 def encoder_output(scene: Scene, writer_input: bytes, hdr_pq: np.ndarray) -> bytes:

@@ -1,4 +1,4 @@
-"""The ``gainmap`` command: encode, decode, info, demo, meta-init and bench, each a thin layer over the API.
+"""The ``gainmap`` command: encode, decode, convert, info, demo, meta-init and bench, each a thin layer over the API.
 
 Every argument and output path is checked before any work starts. Output files are written to a
 temporary file that is renamed over the target, so a failure or Ctrl-C leaves no half-written
@@ -26,9 +26,11 @@ from .atomic import check_target, write_bytes
 from .colour import PRIMARIES
 from .container import GainMapMetadata
 from .errors import GainmapError, InputError, NoGainMapError
-from .options import MAX_SEED
-from .registries import ACTIVATION_CODES, HIDDEN_WIDTHS, RESIDUAL_CODES, TRANSFER_CODES
+from .options import INITS, MAX_SEED
+from .registries import ACTIVATION_CODES, HIDDEN_WIDTHS, PRIMARIES_CODES, RESIDUAL_CODES, TRANSFER_CODES
 from .standard import StandardGainMap, find_gain_map
+from .standard.write import DEFAULT_MAP_QUALITY, DEFAULT_MAP_SCALE, MAX_MAP_SCALE
+from .tonemap import DEFAULT_TONE_MAP, TONE_MAPS
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
@@ -47,6 +49,9 @@ exit status:
 """
 
 _JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+#: Largest display headroom ``decode --headroom`` takes: PQ's 10,000 cd/m² over 1 cd/m² of SDR white.
+_MAX_DISPLAY_HEADROOM = 14.0
 
 
 class _UsageError(Exception):
@@ -147,6 +152,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
@@ -175,8 +190,25 @@ def _add_encode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     parser.add_argument("--quality", type=_quality, default=98, help="JPEG quality of a base encoded here (default 98)")
     parser.add_argument(
-        "--sdr-transfer", choices=list(TRANSFER_CODES), default="gamma2.4",
-        help="how the base's code values map to light (default gamma2.4, as the default tone curve writes)",
+        "--sdr-transfer", choices=list(TRANSFER_CODES), default=None,
+        help="how the base's code values map to light (default: srgb for a base rendered here, gamma2.4 for --sdr)",
+    )
+    parser.add_argument(
+        "--sdr-primaries", choices=list(PRIMARIES_CODES), default="bt709",
+        help="the base's primaries; a base rendered here carries their ICC profile (default bt709, as sRGB)",
+    )
+    parser.add_argument(
+        "--tone-map", choices=list(TONE_MAPS), default=DEFAULT_TONE_MAP,
+        help=f"how the base is rendered without --sdr (default {DEFAULT_TONE_MAP}; paper: the paper's curve)",
+    )
+    parser.add_argument(
+        "--exposure", type=_finite_float, default=0.0, metavar="EV",
+        help="stops added to the HDR before the tone map (default 0: 203 cd/m² at SDR white)",
+    )
+    parser.add_argument(
+        "--max-headroom", type=_finite_float, default=None, metavar="STOPS",
+        help="cap the HDR at SDR white (100 cd/m²) times 2^STOPS, 0 to 14, tone-mapping brighter light "
+             "down; the file records at most this headroom (default: the HDR's own)",
     )
     parser.add_argument(
         "--white-luminance", type=_positive_float, default=None,
@@ -186,10 +218,62 @@ def _add_encode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _add_decode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("decode", help="decode a gain-map JPEG to a linear OpenEXR file")
+    parser = commands.add_parser(
+        "decode", help="decode any gain-map JPEG (GainMLP, ISO 21496-1, Ultra HDR, Apple) to OpenEXR, PQ PNG or PQ AVIF"
+    )
     parser.add_argument("input", type=Path, help="gain-map JPEG")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output .exr (BT.2020, cd/m²)")
-    parser.add_argument("--half", action="store_true", help="write 16-bit half floats instead of 32-bit")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True,
+        help="output: .exr (linear BT.2020, cd/m²), .png (16-bit BT.2020 PQ with cICP, shown as HDR by Chrome) "
+        "or .avif (10-bit BT.2020 PQ; needs the avif extra)",
+    )
+    parser.add_argument("--half", action="store_true", help="EXR: write 16-bit half floats instead of 32-bit")
+    parser.add_argument("--headroom", type=_headroom, default=None,
+                        help="render for a display of this headroom (log2 of its peak over SDR white; default: "
+                        "the file's full HDR)")
+
+
+def _headroom(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 <= value <= _MAX_DISPLAY_HEADROOM):
+        raise argparse.ArgumentTypeError(f"headroom {text} is outside 0 to {_MAX_DISPLAY_HEADROOM:g} stops")
+    return value
+
+
+def _add_convert(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "convert", help="convert a standard gain-map JPEG to GainMLP, or any gain-map JPEG to ISO 21496-1"
+    )
+    parser.add_argument("input", type=Path, help="gain-map JPEG: ISO 21496-1, Ultra HDR, Apple (GainMLP with --to iso)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output JPEG (.jpg or .jpeg)")
+    parser.add_argument("--to", choices=("gainmlp", "iso"), default="gainmlp",
+                        help="gainmlp (default): fit the network to the source's HDR; iso: write an ISO 21496-1 + "
+                        "Ultra HDR file")
+    parser.add_argument("--keep-standard", action="store_true",
+                        help="gainmlp: keep the standard gain map as well, for readers that only know it")
+    parser.add_argument("--residual", choices=list(RESIDUAL_CODES), default="gamma", help="default gamma")
+    parser.add_argument("--hidden", type=int, choices=HIDDEN_WIDTHS, default=16, help="hidden width (default 16)")
+    parser.add_argument("--activation", choices=list(ACTIVATION_CODES), default="sine", help="default sine")
+    parser.add_argument("--iterations", type=_positive_int, default=1000, help="fitting steps (default 1000)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="fitting device")
+    parser.add_argument("--seed", type=_seed, default=0, help="fitting seed, 0 to 2**64-1 (default 0)")
+    parser.add_argument("--init", choices=INITS, default="meta", help="where the fit starts (default meta)")
+    parser.add_argument("--map-scale", type=_map_scale, default=DEFAULT_MAP_SCALE,
+                        help=f"iso: the map is this many times smaller per side (1-{MAX_MAP_SCALE}, "
+                        f"default {DEFAULT_MAP_SCALE})")
+    parser.add_argument("--map-quality", type=_quality, default=DEFAULT_MAP_QUALITY,
+                        help=f"iso: JPEG quality of the map (default {DEFAULT_MAP_QUALITY})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def _map_scale(text: str) -> int:
+    value = _integer(text)
+    if not 1 <= value <= MAX_MAP_SCALE:
+        raise argparse.ArgumentTypeError(f"map scale {value} is outside 1-{MAX_MAP_SCALE}")
+    return value
 
 
 def _add_info(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -305,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_encode(commands)
     _add_decode(commands)
+    _add_convert(commands)
     _add_info(commands)
     _add_demo(commands)
     _add_meta_init(commands)
@@ -337,7 +422,9 @@ def _encode_options(args: argparse.Namespace) -> codec.EncodeOptions:
         device=args.device,
     )
     return codec.EncodeOptions(
-        residual=args.residual, quality=args.quality, sdr_transfer=args.sdr_transfer, init=args.init, fit=fit
+        residual=args.residual, quality=args.quality, sdr_transfer=args.sdr_transfer,
+        sdr_primaries=args.sdr_primaries, init=args.init, fit=fit, tone_map=args.tone_map, exposure=args.exposure,
+        max_headroom=args.max_headroom,
     )
 
 
@@ -378,25 +465,60 @@ def _run_encode(args: argparse.Namespace) -> int:
 
 
 def _run_decode(args: argparse.Namespace) -> int:
-    from .hdrio import write_exr
+    from .export import EXPORT_SUFFIXES, avif_available, encode, render_any
 
     _check_input(args.input)
-    _check_output(args.output, (".exr",), "an OpenEXR file", [args.input])
+    _check_output(args.output, tuple(EXPORT_SUFFIXES), "an OpenEXR, a PQ PNG or a PQ AVIF file", [args.input])
+    fmt = EXPORT_SUFFIXES[args.output.suffix.lower()]
+    if fmt == "avif" and not avif_available():
+        raise _UsageError(f"{args.output}: AVIF output needs the optional 'avif' extra (imagecodecs)")
     with _working_on(args.input):
-        decoded = codec.decode(args.input, with_pq=False)
-    absolute = decoded.linear("absolute")
+        rendition = render_any(args.input, args.headroom)
+    absolute = rendition.absolute()
+    # The maximum of what is written: half floats round it, and rounding keeps the order.
+    peak = float(np.float16(absolute.max())) if fmt == "exr" and args.half else float(absolute.max())
     with _working_on(args.output):
-        write_exr(args.output, absolute, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, half=args.half)
+        write_bytes(args.output, encode(rendition, fmt, half=args.half))
+    written = {"exr": "BT.2020 linear cd/m²", "png": "BT.2020 PQ 16-bit PNG (cICP 9/16/0/1)",
+               "avif": "BT.2020 PQ 10-bit AVIF (CICP 9/16/0)"}[fmt]
     height, width, _ = absolute.shape
-    # The maximum of what was written: half floats round it, and rounding keeps the order.
-    peak = float(absolute.max())
-    if args.half:
-        peak = float(np.float16(peak))
-    metadata = decoded.metadata
+    recorded = rendition.sdr_white_luminance * 2.0**rendition.headroom
     print(
-        f"wrote {args.output}: {width}x{height}, BT.2020 linear cd/m², maximum {peak:.1f} cd/m² "
-        f"(recorded headroom {metadata.alternate_headroom:.2f} stops, {metadata.peak_luminance:.1f} cd/m²)"
+        f"wrote {args.output}: {width}x{height}, {written}, maximum {peak:.1f} cd/m² "
+        f"(recorded headroom {rendition.headroom:.2f} stops, {recorded:.1f} cd/m²; "
+        f"SDR white {rendition.sdr_white_luminance:g} cd/m²)"
     )
+    return EXIT_OK
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    _check_input(args.input)
+    _check_output(args.output, _JPEG_SUFFIXES, "a JPEG", [args.input])
+    with _arguments():
+        fit = codec.FitOptions(
+            hidden_width=args.hidden, activation=args.activation, iterations=args.iterations, seed=args.seed,
+            device=args.device,
+        )
+        options = codec.EncodeOptions(residual=args.residual, init=args.init, fit=fit)
+    progress, close = _progress_bar(args.iterations, args.quiet or args.to == "iso")
+    start = time.perf_counter()
+    try:
+        with _working_on(args.input):
+            result = convert(
+                args.input, to=args.to, options=options, keep_standard=args.keep_standard,
+                map_scale=args.map_scale, map_quality=args.map_quality, progress=progress,
+            )
+    finally:
+        close()
+    with _working_on(args.output):
+        write_bytes(args.output, result.jpeg)
+    if not args.quiet:
+        print(
+            f"wrote {args.output}: {result.source_kind} {result.source_bytes} bytes -> {args.to} "
+            f"{len(result.jpeg)} bytes in {time.perf_counter() - start:.1f} s"
+        )
     return EXIT_OK
 
 
@@ -597,6 +719,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "encode": _run_encode,
     "decode": _run_decode,
+    "convert": _run_convert,
     "info": _run_info,
     "demo": _run_demo,
     "meta-init": _run_meta_init,

@@ -15,6 +15,7 @@ refused.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -30,7 +31,7 @@ from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 from . import container as ctr
 from .adaptation import iso21496_weight
 from .atomic import write_bytes
-from .colour import PRIMARIES, PrimariesLike, resolve_chromaticities
+from .colour import PRIMARIES, PrimariesLike, icc_profile, resolve_chromaticities
 from .errors import ContainerError, InputError, JpegError, NoGainMapError
 from .graph import build_graph, check_graph
 from .initweights import load_initial_weights, warn_missing_init
@@ -51,7 +52,7 @@ from .residual import (
     sdr_to_pq,
 )
 from .runtime import Engine, render
-from .tonemap import default_sdr
+from .tonemap import cap_peak, render_sdr
 
 Source = bytes | str | os.PathLike[str]
 
@@ -196,21 +197,44 @@ def decode_base(
         raise JpegError(f"{where}: cannot decode: {exc}") from exc
 
 
-def _encode_base(code: np.ndarray, quality: int) -> bytes:
-    """Encode the base at 4:4:4: chroma subsampling error would become HDR colour error."""
+def _encode_base(code: np.ndarray, quality: int, profile: bytes | None = None) -> bytes:
+    """Encode the base at 4:4:4 (chroma subsampling error would become HDR colour error), with ``profile`` if given."""
     buffer = io.BytesIO()
-    Image.fromarray(code, "RGB").save(buffer, "JPEG", quality=quality, subsampling=0, optimize=True)
+    extra = {} if profile is None else {"icc_profile": profile}
+    Image.fromarray(code, "RGB").save(buffer, "JPEG", quality=quality, subsampling=0, optimize=True, **extra)
     return buffer.getvalue()
 
 
-def prepare_base(sdr: bytes | np.ndarray | None, hdr_pq: np.ndarray, quality: int) -> tuple[bytes, np.ndarray]:
+def render_base(hdr_pq: np.ndarray, options: EncodeOptions) -> bytes:
+    """The base JPEG this library renders from the HDR: tone-mapped, with an ICC profile of its pixels.
+
+    Args:
+        hdr_pq: float32 (H, W, 3), the HDR in BT.2020 PQ.
+        options: the tone map, exposure, quality, primaries and transfer (None: sRGB's curve).
+
+    Returns:
+        The JPEG, at ``options.quality`` and 4:4:4.
+    """
+    transfer = options.for_base(rendered=True).base_transfer
+    code = render_sdr(
+        hdr_pq, options.tone_map, exposure=options.exposure, transfer=transfer, primaries=options.sdr_primaries
+    )
+    return _encode_base(code, options.quality, icc_profile(options.sdr_primaries, transfer))
+
+
+def prepare_base(
+    sdr: bytes | np.ndarray | None, hdr_pq: np.ndarray, quality: int, options: EncodeOptions | None = None
+) -> tuple[bytes, np.ndarray]:
     """The base JPEG and its decoded pixels, from whatever SDR the caller gave.
 
     Args:
-        sdr: JPEG bytes (kept byte for byte), other image bytes or a uint8 (H, W, 3) array
-            (encoded at ``quality``, 4:4:4), or None for the default tone mapping of ``hdr_pq``.
+        sdr: JPEG bytes (kept byte for byte, its ICC profile with them), other image bytes or
+            a uint8 (H, W, 3) array (encoded at ``quality``, 4:4:4), or None for a base
+            rendered from ``hdr_pq`` (:func:`render_base`).
         hdr_pq: float32 (H, W, 3), the HDR in BT.2020 PQ; the base must have its size.
         quality: JPEG quality for a base encoded here.
+        options: how a base is rendered when ``sdr`` is None (its quality is ``quality``);
+            None for the defaults.
 
     Returns:
         (the base JPEG, uint8 (H, W, 3) its pixels as decoded).
@@ -219,7 +243,8 @@ def prepare_base(sdr: bytes | np.ndarray | None, hdr_pq: np.ndarray, quality: in
         InputError: unreadable SDR, or sizes differ. JpegError: a malformed SDR JPEG.
     """
     if sdr is None:
-        base = _encode_base(default_sdr(hdr_pq), quality)
+        options = dataclasses.replace(checked_encode_options(options), quality=quality)
+        base = render_base(hdr_pq, options)
     elif isinstance(sdr, np.ndarray):
         if sdr.dtype != np.uint8 or sdr.ndim != 3 or sdr.shape[2] != 3:
             raise InputError(f"SDR array must be uint8 (H, W, 3), got {sdr.dtype} {sdr.shape}")
@@ -335,18 +360,26 @@ def prepare_fit_inputs(
         InputError: bad pixels, sizes or options; too large for the memory available.
         JpegError: the SDR JPEG is malformed.
     """
-    options = checked_encode_options(options)
+    options = checked_encode_options(options).for_base(rendered=sdr is None)
     primaries = resolve_chromaticities(chromaticities)
     _check_hdr(hdr)
     with memory_guard("HDR image"):
         hdr_pq = map_rows(
             lambda rows: hdr_to_pq(rows, primaries, white_luminance), np.empty(hdr.shape, np.float32), hdr
         )
-        base, code = prepare_base(sdr, hdr_pq, options.quality)
+        base, code = prepare_base(sdr, hdr_pq, options.quality, options)
+        if options.max_headroom is not None:
+            hdr_pq = cap_peak(hdr_pq, SDR_WHITE_LUMINANCE * 2.0**options.max_headroom)
         return fit_inputs(base, code, hdr_pq, options)
 
 
-def fit_inputs(base: bytes, code: np.ndarray, hdr_pq: np.ndarray, options: EncodeOptions) -> FitInputs:
+def fit_inputs(
+    base: bytes,
+    code: np.ndarray,
+    hdr_pq: np.ndarray,
+    options: EncodeOptions,
+    sdr_white_luminance: float = SDR_WHITE_LUMINANCE,
+) -> FitInputs:
     """The residual map and normalisations that fit ``hdr_pq`` from the base pixels ``code``.
 
     :func:`prepare_fit_inputs` passes the base JPEG's own decoded pixels; the evaluation's
@@ -357,6 +390,8 @@ def fit_inputs(base: bytes, code: np.ndarray, hdr_pq: np.ndarray, options: Encod
         code: uint8 (H, W, 3), the base pixels the network will be evaluated on.
         hdr_pq: float32 (H, W, 3), the HDR in BT.2020 PQ, the size of ``code``.
         options: the residual kind and the base's transfer and primaries.
+        sdr_white_luminance: cd/m² at which base white is placed in the PQ domain; the
+            container must record the same value.
 
     Returns:
         The fit's inputs.
@@ -365,7 +400,7 @@ def fit_inputs(base: bytes, code: np.ndarray, hdr_pq: np.ndarray, options: Encod
         raise InputError(f"base pixels {code.dtype} {code.shape} do not match the HDR image {hdr_pq.shape}")
 
     def residual_rows(hdr_rows: np.ndarray, code_rows: np.ndarray) -> np.ndarray:
-        sdr_pq = sdr_to_pq(code_rows, options.sdr_transfer, options.sdr_primaries)
+        sdr_pq = sdr_to_pq(code_rows, options.base_transfer, options.sdr_primaries, sdr_white_luminance)
         residual: np.ndarray = residual_map(hdr_rows, sdr_pq, options.residual, EPSILON)
         return residual
 
@@ -429,7 +464,7 @@ def encode(
         MissingInitWarning: ``options.init`` is "meta" but no initialisation ships for this
             residual, activation and width; the fit starts from random weights.
     """
-    options = checked_encode_options(options)
+    options = checked_encode_options(options).for_base(rendered=sdr is None)
     inputs = prepare_fit_inputs(
         hdr, chromaticities=chromaticities, white_luminance=white_luminance, sdr=sdr, options=options
     )
@@ -473,7 +508,7 @@ def encode_prepared(
         hidden_width=options.fit.hidden_width,
         width=inputs.code.shape[1],
         height=inputs.code.shape[0],
-        base_transfer=options.sdr_transfer,
+        base_transfer=options.base_transfer,
         base_primaries=options.sdr_primaries,
         input_mean=input_norm.mean,
         input_range=input_norm.range,

@@ -298,3 +298,74 @@ def lab_to_xyz(lab: np.ndarray, white_xyz: np.ndarray) -> NDArray[np.float64]:
     f = np.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
     xyz: NDArray[np.float64] = _lab_f_inverse(f) * white_xyz
     return xyz
+
+
+#: ICC.1:2022 §7.2.16: the profile connection space's illuminant, D50, as the header stores it.
+ICC_D50_XYZ = (0.9642, 1.0, 0.8249)
+#: ICC parametric curves (ICC.1:2022 §10.18): function type and parameters of each SDR transfer.
+_ICC_CURVES: dict[TransferName, tuple[int, tuple[float, ...]]] = {
+    "srgb": (3, (2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045)),
+    "gamma2.4": (0, (2.4,)),
+}
+_ICC_NAMES = {"bt709": "sRGB", "display-p3": "Display P3", "bt2020": "BT.2020"}
+
+
+def _s15f16(*values: float) -> bytes:
+    """ICC s15Fixed16Number values, big-endian."""
+    return b"".join(int(round(v * 65536.0)).to_bytes(4, "big", signed=True) for v in values)
+
+
+def _mluc(text: str) -> bytes:
+    """An ICC multiLocalizedUnicodeType holding one en-US string."""
+    utf16 = text.encode("utf-16-be")
+    return b"mluc" + bytes(4) + (1).to_bytes(4, "big") + (12).to_bytes(4, "big") + b"enUS" + \
+        len(utf16).to_bytes(4, "big") + (28).to_bytes(4, "big") + utf16
+
+
+def icc_profile(primaries: PrimariesName, transfer: TransferName) -> bytes:
+    """An ICC v4.3 display profile of RGB in ``primaries`` (D65) encoded with ``transfer``.
+
+    A matrix/TRC profile (ICC.1:2022 §F.3): the primaries adapted to the D50 connection space
+    with the Bradford transform (recorded in its ``chad`` tag), one parametric curve for the
+    three channels. "srgb" with "bt709" describes the same colours as IEC 61966-2-1's sRGB;
+    "srgb" with "display-p3" those of Apple's Display P3. The bytes depend on nothing but the
+    arguments (a fixed date, no profile ID), so that an encode is reproducible.
+
+    Args:
+        primaries: a key of :data:`PRIMARIES`.
+        transfer: "srgb" or "gamma2.4".
+
+    Returns:
+        The profile's bytes.
+    """
+    white_xy = (ICC_D50_XYZ[0] / sum(ICC_D50_XYZ), ICC_D50_XYZ[1] / sum(ICC_D50_XYZ))
+    chromaticities = PRIMARIES[primaries]
+    adaptation = _bradford_adaptation(chromaticities[6:8], white_xy)
+    columns = adaptation @ rgb_to_xyz_matrix(chromaticities)
+    kind, parameters = _ICC_CURVES[transfer]
+    curve = b"para" + bytes(4) + kind.to_bytes(2, "big") + bytes(2) + _s15f16(*parameters)
+    tags: list[tuple[bytes, bytes]] = [
+        (b"desc", _mluc(f"{_ICC_NAMES[primaries]} ({transfer}), gainmap_format")),
+        (b"cprt", _mluc("No copyright, use freely")),
+        (b"wtpt", b"XYZ " + bytes(4) + _s15f16(*ICC_D50_XYZ)),
+        (b"chad", b"sf32" + bytes(4) + _s15f16(*adaptation.ravel())),
+        *((name, b"XYZ " + bytes(4) + _s15f16(*column))
+          for name, column in zip((b"rXYZ", b"gXYZ", b"bXYZ"), columns.T, strict=True)),
+    ]
+    table_end = 128 + 4 + 12 * (len(tags) + 3)
+    entries, data = [], b""
+    for signature, body in tags:
+        entries.append(signature + (table_end + len(data)).to_bytes(4, "big") + len(body).to_bytes(4, "big"))
+        data += body + bytes(-len(body) % 4)
+    # The three channels share one curve, stored once.
+    curve_offset = table_end + len(data)
+    curve_entry = curve_offset.to_bytes(4, "big") + len(curve).to_bytes(4, "big")
+    entries += [name + curve_entry for name in (b"rTRC", b"gTRC", b"bTRC")]
+    data += curve + bytes(-len(curve) % 4)
+    size = table_end + len(data)
+    header = (
+        size.to_bytes(4, "big") + bytes(4) + bytes([4, 0x30, 0, 0]) + b"mntrRGB XYZ "
+        + b"".join(v.to_bytes(2, "big") for v in (2026, 1, 1, 0, 0, 0)) + b"acsp" + bytes(24)
+        + bytes(4) + _s15f16(*ICC_D50_XYZ) + bytes(4 + 16 + 28)
+    )
+    return header + len(entries).to_bytes(4, "big") + b"".join(entries) + data

@@ -9,12 +9,14 @@ starts: before an HDR image is read, a base is encoded or torch is imported.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .colour import PrimariesName, TransferName
+from .container import MAX_HEADROOM
 from .errors import InputError
 from .registries import (
     ACTIVATION_CODES,
@@ -25,6 +27,7 @@ from .registries import (
     Activation,
     ResidualKind,
 )
+from .tonemap import DEFAULT_TONE_MAP, TONE_MAPS, ToneMapName
 
 FitMethod = Literal["auto", "native", "tables", "dense"]
 InitName = Literal["meta", "random"]
@@ -32,6 +35,15 @@ InitName = Literal["meta", "random"]
 FIT_METHODS: tuple[FitMethod, ...] = ("auto", "native", "tables", "dense")
 DEVICES = ("auto", "cpu", "cuda")
 INITS: tuple[InitName, ...] = ("meta", "random")
+
+#: Stops of exposure a tone map accepts, either way: far beyond any photograph's need.
+MAX_EXPOSURE = 16.0
+
+#: The transfer recorded for a base the caller gives when ``sdr_transfer`` is None: the one
+#: files have recorded since format 1.0, so that such files stay as they were.
+GIVEN_BASE_TRANSFER: TransferName = "gamma2.4"
+#: The transfer of a base this library renders when ``sdr_transfer`` is None: what viewers assume.
+RENDERED_BASE_TRANSFER: TransferName = "srgb"
 
 #: The fit's seed feeds SplitMix64 (``fitting.draw_indices``) and torch's generator: 64 bits unsigned.
 MAX_SEED = (1 << 64) - 1
@@ -63,6 +75,20 @@ def _positive_real(name: str, value: object) -> float:
     number = float(value)
     if not (math.isfinite(number) and number > 0):
         raise InputError(f"{name} {value!r:.40} is not a finite number > 0")
+    return number
+
+
+def _bounded_real(name: str, value: object, low: float, high: float, unit: str) -> float:
+    """``value`` as a finite float in [low, high]; bools and non-numbers are refused.
+
+    Raises:
+        InputError: not a real number, not finite, or out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number of {unit}, not {type(value).__name__} ({value!r:.40})")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise InputError(f"{name} {value!r:.40} is not a number of {unit} in [{low:g}, {high:g}]")
     return number
 
 
@@ -135,8 +161,22 @@ class EncodeOptions:
         quality: JPEG quality (1-100) used when this library encodes the base (at 4:4:4). The
             base's own compression noise is the floor of the HDR's fidelity, so the default is
             98; 95 gives a base about 40% smaller and an HDR about 2.5 dB worse.
-        sdr_transfer: how the base's code values turn into light ("gamma2.4", "srgb").
-        sdr_primaries: the base's primaries ("bt709", "display-p3", "bt2020").
+        sdr_transfer: how the base's code values turn into light ("srgb", "gamma2.4"), or
+            None (the default): "srgb" for a base this library renders from the HDR (what
+            viewers assume, and what its ICC profile says), "gamma2.4" for a base the caller
+            gives (as files have recorded since format 1.0).
+        sdr_primaries: the base's primaries ("bt709", "display-p3", "bt2020"); a base rendered
+            here is rendered in them and carries an ICC profile of them.
+        tone_map: how a base is rendered from the HDR when the caller gives none: "bt2390"
+            (the default: BT.2390's EETF on max(R, G, B), 203 cd/m² at SDR white), "reinhard"
+            or "paper" (the paper's curve); see :mod:`~gainmap_format.tonemap`.
+        exposure: stops added to the HDR before the tone map, finite, within +-16; 0 (the
+            default) keeps 203 cd/m² at SDR white.
+        max_headroom: None (the default) keeps the HDR's own peak; a number of stops in
+            [0, 14] caps the HDR rendition at SDR white (100 cd/m², the container's) times
+            2**max_headroom: brighter light is tone-mapped down (BT.2390's EETF on
+            max(R, G, B)) before the fit, and the file records at most this headroom. For files
+            meant for displays of known capability; the base is rendered from the uncapped HDR.
         init: "meta" starts the fit from the shipped meta-initialised weights for this residual,
             activation and width (random initialisation, with a warning, when none ship);
             "random" always starts from the seeded random initialisation.
@@ -151,20 +191,46 @@ class EncodeOptions:
 
     residual: ResidualKind = "gamma"
     quality: int = 98
-    sdr_transfer: TransferName = "gamma2.4"
+    sdr_transfer: TransferName | None = None
     sdr_primaries: PrimariesName = "bt709"
     init: InitName = "meta"
     fit: FitOptions = field(default_factory=FitOptions)
+    tone_map: ToneMapName = DEFAULT_TONE_MAP
+    exposure: float = 0.0
+    max_headroom: float | None = None
 
     def __post_init__(self) -> None:
         """Check every option; the fit's were checked when ``fit`` was made."""
         _choice("residual", self.residual, tuple(RESIDUAL_CODES))
         _set(self, "quality", _integer("JPEG quality", self.quality, 1, 100))
-        _choice("SDR transfer", self.sdr_transfer, tuple(TRANSFER_CODES))
+        if self.sdr_transfer is not None:
+            _choice("SDR transfer", self.sdr_transfer, tuple(TRANSFER_CODES))
+        _choice("tone map", self.tone_map, TONE_MAPS)
+        _set(self, "exposure", _bounded_real("exposure", self.exposure, -MAX_EXPOSURE, MAX_EXPOSURE, "stops"))
+        if self.max_headroom is not None:
+            _set(self, "max_headroom", _bounded_real("max headroom", self.max_headroom, 0.0, MAX_HEADROOM, "stops"))
         _choice("SDR primaries", self.sdr_primaries, tuple(PRIMARIES_CODES))
         _choice("init", self.init, INITS)
         if not isinstance(self.fit, FitOptions):
             raise InputError(f"fit must be a FitOptions, not {type(self.fit).__name__}")
+
+    def for_base(self, rendered: bool) -> EncodeOptions:
+        """These options with the base's transfer settled (``sdr_transfer`` never None).
+
+        Args:
+            rendered: whether this library renders the base from the HDR (no SDR was given).
+
+        Returns:
+            ``self`` when the transfer was given, else a copy with the transfer for such a base.
+        """
+        if self.sdr_transfer is not None:
+            return self
+        return dataclasses.replace(self, sdr_transfer=RENDERED_BASE_TRANSFER if rendered else GIVEN_BASE_TRANSFER)
+
+    @property
+    def base_transfer(self) -> TransferName:
+        """The transfer the base is recorded with: ``sdr_transfer``, or a given base's when it is None."""
+        return self.sdr_transfer or GIVEN_BASE_TRANSFER
 
 
 def checked_encode_options(options: object, what: str = "options") -> EncodeOptions:

@@ -180,7 +180,7 @@ def test_wrong_outputs_exit_2_before_any_work(tmp_path, exr, encoded_file, no_wo
         str(tmp_path / "x.png"): (encode, "writes a JPEG; give the output a name ending in .jpg or .jpeg"),
         str(sdr): ([*encode[:2], "--sdr", str(sdr), "-o"], f"is the input {sdr}"),
         str(link): ([*encode[:2], "--sdr", str(sdr), "-o"], f"is the input {sdr}"),
-        str(tmp_path / "y.png"): (["decode", str(encoded_file), "-o"], "writes an OpenEXR file"),
+        str(tmp_path / "y.tif"): (["decode", str(encoded_file), "-o"], "writes an OpenEXR, a PQ PNG or a PQ AVIF file"),
         str(tmp_path / "z.exr"): (["demo", "--iterations", "1", "-o"], "writes a JPEG"),
         str(tmp_path / "w.pt"): (["meta-init", "--quiet", "-o"], "name ending in .npz"),
     }
@@ -270,3 +270,79 @@ def test_demo_prints_quality_and_size(capsys):
     assert main(["demo", "--size", "48x32", "--iterations", "20"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "PQ-PSNR" in out and "gain map" in out and "48x32" in out
+
+
+# ---- convert, and decode of any gain-map JPEG (#11) ----
+
+
+def _standard_file(tmp_path):
+    from tests.standard_fixtures import standard_fixture
+
+    path = tmp_path / "uhdr.jpg"
+    path.write_bytes(standard_fixture("iso-and-xmp").data)
+    return path
+
+
+def test_convert_then_decode_to_png(tmp_path, capsys):
+    from gainmap_format.export import render_any
+
+    source = _standard_file(tmp_path)
+    out = tmp_path / "out.jpg"
+    assert main(["convert", str(source), "-o", str(out), "--iterations", "50", "--quiet"]) == EXIT_OK
+    assert codec.read_container(out).metadata.sdr_white_luminance == 203.0
+    iso = tmp_path / "iso.jpg"
+    assert main(["convert", str(out), "-o", str(iso), "--to", "iso", "--map-scale", "2"]) == EXIT_OK
+    assert "gainmlp" in capsys.readouterr().out and render_any(iso).kind == "iso21496-1"
+    for path in (source, out):
+        png = tmp_path / f"{path.stem}.png"
+        assert main(["decode", str(path), "-o", str(png), "--headroom", "1.5"]) == EXIT_OK
+        data = png.read_bytes()
+        assert data.startswith(b"\x89PNG") and b"cICP\x09\x10\x00\x01" in data
+        assert "PQ 16-bit PNG" in capsys.readouterr().out
+    exr = tmp_path / "uhdr.exr"
+    assert main(["decode", str(source), "-o", str(exr)]) == EXIT_OK
+    assert "SDR white 203 cd/m²" in capsys.readouterr().out
+    assert np.allclose(read_hdr(exr).pixels, render_any(source).absolute(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["convert", "IN", "-o", "OUT.png"], "writes a JPEG"),
+        (["convert", "IN", "-o", "OUT.jpg", "--map-scale", "0"], "map scale 0 is outside"),
+        (["convert", "IN", "-o", "OUT.jpg", "--to", "avif"], "invalid choice"),
+        (["decode", "IN", "-o", "OUT.jpg"], "writes an OpenEXR, a PQ PNG or a PQ AVIF file"),
+        (["decode", "IN", "-o", "OUT.png", "--headroom", "-1"], "outside 0 to 14"),
+        (["decode", "IN", "-o", "OUT.png", "--headroom", "nan"], "outside 0 to 14"),
+    ],
+)
+def test_convert_and_decode_arguments_exit_2(tmp_path, no_work, args, message, capsys):
+    source = _standard_file(tmp_path)
+    args = [str(source) if a == "IN" else str(tmp_path / a) if a.startswith("OUT") else a for a in args]
+    assert message in _usage_error(args, capsys)
+    assert not any(p.name.startswith("OUT") for p in tmp_path.iterdir())
+
+
+def test_convert_of_a_plain_jpeg_exits_1_and_keeps_the_output(tmp_path, capsys):
+    source = tmp_path / "plain.jpg"
+    source.write_bytes(jpeg_bytes(np.zeros((8, 8, 3), np.uint8)))
+    out = tmp_path / "out.jpg"
+    out.write_bytes(b"precious")
+    assert main(["convert", str(source), "-o", str(out), "--quiet"]) == EXIT_REJECTED
+    assert capsys.readouterr().err.startswith(f"gainmap: {source}: ") and out.read_bytes() == b"precious"
+    assert main(["decode", str(source), "-o", str(tmp_path / "x.png")]) == EXIT_REJECTED
+    assert "holds no gain map" in capsys.readouterr().err
+
+
+def test_decode_to_avif_or_its_refusal(tmp_path, monkeypatch, capsys):
+    from gainmap_format import export
+
+    source = _standard_file(tmp_path)
+    out = tmp_path / "x.avif"
+    if export.avif_available():
+        assert main(["decode", str(source), "-o", str(out)]) == EXIT_OK
+        assert b"colrnclx\x00\x09\x00\x10\x00\x00" in out.read_bytes() and "10-bit AVIF" in capsys.readouterr().out
+        out.unlink()
+    monkeypatch.setattr(export, "avif_available", lambda: False)
+    assert "needs the optional 'avif' extra" in _usage_error(["decode", str(source), "-o", str(out)], capsys)
+    assert not out.exists()

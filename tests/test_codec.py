@@ -19,7 +19,7 @@ from gainmap_format.errors import (
 from gainmap_format.evaluation.metrics import pq_psnr
 from gainmap_format.residual import hdr_to_pq, sdr_to_pq
 from gainmap_format.scenes import hdr_scene
-from gainmap_format.tonemap import default_sdr
+from gainmap_format.tonemap import default_sdr, render_sdr
 from tests.conftest import QUICK, jpeg_bytes, shared_data
 
 BT2020 = PRIMARIES["bt2020"]
@@ -109,7 +109,7 @@ def test_variants_round_trip(scene, options):
 def test_display_headroom_zero_gives_the_sdr_and_full_gives_the_hdr(encoded):
     full = codec.decode(encoded.jpeg)
     sdr_only = codec.decode(encoded.jpeg, display_headroom=0.0)
-    assert np.allclose(sdr_only.pq, sdr_to_pq(full.sdr, "gamma2.4", "bt709"), atol=1e-5)
+    assert np.allclose(sdr_only.pq, sdr_to_pq(full.sdr, full.metadata.base_transfer, "bt709"), atol=1e-5)
     at_peak = codec.decode(encoded.jpeg, display_headroom=full.metadata.alternate_headroom)
     assert np.allclose(at_peak.pq, full.pq, atol=1e-6)
     halfway = codec.decode(encoded.jpeg, display_headroom=full.metadata.alternate_headroom / 2)
@@ -370,7 +370,7 @@ def test_row_blocks_give_what_one_pass_gives(monkeypatch):
     blocks = codec.prepare_fit_inputs(scene, white_luminance=100.0, options=options)
     assert blocks.base == whole.base and np.array_equal(blocks.code, whole.code)
     assert np.array_equal(blocks.hdr_pq, hdr_to_pq(scene, PRIMARIES["bt709"], 100.0))
-    residual = residual_map(blocks.hdr_pq, sdr_to_pq(blocks.code, "gamma2.4", "bt709"), "gain", EPSILON)
+    residual = residual_map(blocks.hdr_pq, sdr_to_pq(blocks.code, "srgb", "bt709"), "gain", EPSILON)
     assert blocks.residual_norm == whole.residual_norm == Normalisation.of(residual)
     assert np.array_equal(blocks.target, whole.target)
     assert np.array_equal(blocks.target, whole.residual_norm.apply(residual))
@@ -442,3 +442,106 @@ def test_large_sdr_image_is_refused_by_our_limit_not_pillows_warning(scene):
         warnings.simplefilter("error")
         with pytest.raises(InputError, match="SDR image: image size 12000x12000 .* exceeds the limit"):
             codec.encode(scene, sdr=bytes(data), options=QUICK)
+
+
+# ---- the rendered base: tone map, transfer and ICC profile (issue 15) ----
+
+
+def _icc_of(data: bytes) -> bytes | None:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.info.get("icc_profile")
+
+
+def test_a_rendered_base_is_srgb_and_carries_a_matching_profile(scene, encoded):
+    from gainmap_format.colour import icc_profile
+
+    assert (encoded.metadata.base_transfer, encoded.metadata.base_primaries) == ("srgb", "bt709")
+    assert _icc_of(encoded.jpeg) == icc_profile("bt709", "srgb")
+    rendered = render_sdr(hdr_to_pq(scene, BT2020, 1.0))
+    assert np.abs(codec.decode(encoded.jpeg).sdr.astype(int) - rendered).mean() < 1.0
+
+
+def test_the_tone_map_exposure_and_primaries_are_honoured(scene):
+    hdr_pq = hdr_to_pq(scene, BT2020, 1.0)
+    options = codec.EncodeOptions(tone_map="reinhard", exposure=-1.0, sdr_primaries="display-p3", fit=QUICK.fit)
+    result = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, options=options)
+    from gainmap_format.colour import icc_profile
+
+    assert (result.metadata.base_transfer, result.metadata.base_primaries) == ("srgb", "display-p3")
+    assert _icc_of(result.jpeg) == icc_profile("display-p3", "srgb")
+    expected = render_sdr(hdr_pq, "reinhard", exposure=-1.0, primaries="display-p3")
+    assert np.abs(codec.decode(result.jpeg).sdr.astype(int) - expected).mean() < 1.0
+
+
+def test_the_papers_base_is_still_available(scene):
+    options = codec.EncodeOptions(tone_map="paper", sdr_transfer="gamma2.4", fit=QUICK.fit)
+    result = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, options=options)
+    assert result.metadata.base_transfer == "gamma2.4"
+    paper = default_sdr(hdr_to_pq(scene, BT2020, 1.0))
+    assert np.abs(codec.decode(result.jpeg).sdr.astype(int) - paper).mean() < 1.0
+
+
+def test_a_given_base_keeps_its_own_profile_and_records_gamma_2_4(scene):
+    sdr = jpeg_bytes(default_sdr(hdr_to_pq(scene, BT2020, 1.0)), icc_profile=b"the user's own profile")
+    result = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, sdr=sdr, options=QUICK)
+    assert _icc_of(result.jpeg) == b"the user's own profile"
+    assert result.metadata.base_transfer == "gamma2.4"
+    no_profile = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, sdr=jpeg_bytes(
+        default_sdr(hdr_to_pq(scene, BT2020, 1.0))), options=QUICK)
+    assert _icc_of(no_profile.jpeg) is None
+
+
+@pytest.mark.parametrize("primaries", ["bt709", "display-p3"])
+def test_the_base_profile_describes_the_colours_a_colour_managed_viewer_must_show(primaries):
+    from PIL import ImageCms
+
+    from gainmap_format.colour import convert_primaries, icc_profile, srgb_decode, srgb_encode
+
+    # sRGB colours, written in the base's primaries; LittleCMS's own sRGB profile must get them back.
+    code = np.random.default_rng(7).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    linear = convert_primaries(srgb_decode(code / 255.0), PRIMARIES["bt709"], PRIMARIES[primaries])
+    base = np.round(srgb_encode(np.clip(linear, 0.0, 1.0)) * 255.0).astype(np.uint8)
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(primaries, "srgb")))
+    transform = ImageCms.buildTransform(profile, ImageCms.createProfile("sRGB"), "RGB", "RGB",
+                                        renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    shown = np.asarray(ImageCms.applyTransform(Image.fromarray(base), transform)).astype(int)
+    # Within the rounding of the base's own 8 bits, which the steep start of sRGB's curve magnifies.
+    assert np.abs(shown - code).max() <= 4 and np.abs(shown - code).mean() < 0.3
+    assert icc_profile(primaries, "gamma2.4") != icc_profile(primaries, "srgb")
+
+
+def test_max_headroom_caps_the_hdr_and_the_recorded_headroom(scene, encoded):
+    from gainmap_format.colour import pq_decode
+
+    # The scene peaks above 2 stops over SDR white (100 cd/m² in the container).
+    assert encoded.metadata.alternate_headroom > 2.5
+    options = codec.EncodeOptions(max_headroom=1.5, fit=QUICK.fit)
+    capped = codec.encode(scene, chromaticities=BT2020, white_luminance=1.0, options=options)
+    assert capped.metadata.alternate_headroom == pytest.approx(1.5, abs=1e-3)
+    inputs = codec.prepare_fit_inputs(scene, chromaticities=BT2020, white_luminance=1.0, options=options)
+    assert float(pq_decode(np.array(inputs.hdr_pq.max(), np.float64))) == pytest.approx(100 * 2**1.5, rel=1e-3)
+    # The base is rendered from the HDR as it was: the cap changes only what the map reaches.
+    assert np.abs(codec.decode(capped.jpeg).sdr.astype(int) - codec.decode(encoded.jpeg).sdr).max() <= 1
+
+
+def test_the_encode_command_takes_the_tone_map_exposure_primaries_and_headroom(tmp_path, scene, capsys):
+    from gainmap_format.cli import EXIT_OK, EXIT_USAGE, main
+    from gainmap_format.hdrio import write_exr
+
+    exr = tmp_path / "scene.exr"
+    write_exr(exr, scene, chromaticities=BT2020, white_luminance=1.0)
+    out = tmp_path / "out.jpg"
+    args = ["encode", str(exr), "-o", str(out), "--iterations", "3", "--device", "cpu", "--quiet",
+            "--tone-map", "reinhard", "--exposure", "-0.5", "--sdr-primaries", "display-p3", "--max-headroom", "1"]
+    assert main(args) == EXIT_OK
+    result = codec.decode(out.read_bytes())
+    assert (result.metadata.base_transfer, result.metadata.base_primaries) == ("srgb", "display-p3")
+    assert result.metadata.alternate_headroom == pytest.approx(1.0, abs=1e-3)
+    expected = render_sdr(hdr_to_pq(scene, BT2020, 1.0), "reinhard", exposure=-0.5, primaries="display-p3")
+    assert np.abs(result.sdr.astype(int) - expected).mean() < 1.0
+    for wrong in (["--tone-map", "aces"], ["--exposure", "nan"], ["--max-headroom", "20"]):
+        with pytest.raises(SystemExit) as exit_status:
+            main(["encode", str(exr), "-o", str(tmp_path / "x.jpg"), *wrong])
+        assert exit_status.value.code == EXIT_USAGE
+        assert wrong[1] in capsys.readouterr().err.splitlines()[-1]
+    assert not (tmp_path / "x.jpg").exists()

@@ -106,3 +106,51 @@ def test_options_import_no_torch():
 def test_encode_refuses_options_of_another_type(scene):
     with pytest.raises(InputError, match="EncodeOptions"):
         codec.encode(scene, options={"fit": {"iterations": 3}})  # type: ignore[arg-type]
+
+
+# ---- the tone map and the base's transfer (issue 15) ----
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"tone_map": "aces"}, "tone map"),
+        ({"tone_map": None}, "tone map"),
+        ({"exposure": float("nan")}, "exposure"),
+        ({"exposure": float("inf")}, "exposure"),
+        ({"exposure": 16.5}, "exposure"),
+        ({"exposure": True}, "exposure"),
+        ({"exposure": "1"}, "exposure"),
+        ({"sdr_transfer": "pq"}, "SDR transfer"),
+    ],
+)
+def test_tone_map_options_are_checked_when_made(options, message):
+    with pytest.raises(InputError, match=message):
+        EncodeOptions(**options)
+
+
+def test_tone_map_defaults_and_exposure_is_stored_as_a_float():
+    options = EncodeOptions(exposure=np.float32(-1.5))
+    assert options.tone_map == "bt2390" and options.exposure == -1.5 and type(options.exposure) is float
+    assert EncodeOptions(tone_map="paper", exposure=-16).exposure == -16.0
+
+
+def test_the_base_transfer_is_srgb_for_a_rendered_base_and_gamma_for_a_given_one():
+    options = EncodeOptions()
+    assert options.sdr_transfer is None
+    assert options.for_base(rendered=True).sdr_transfer == "srgb"
+    assert options.for_base(rendered=False).sdr_transfer == "gamma2.4"
+    assert options.base_transfer == "gamma2.4"
+    chosen = EncodeOptions(sdr_transfer="gamma2.4")
+    assert chosen.for_base(rendered=True) is chosen and chosen.base_transfer == "gamma2.4"
+
+
+@pytest.mark.parametrize("value", [-0.5, 14.5, float("nan"), True, "2"])
+def test_max_headroom_is_checked_when_made(value):
+    with pytest.raises(InputError, match="max headroom"):
+        EncodeOptions(max_headroom=value)
+
+
+def test_max_headroom_defaults_to_none_and_is_stored_as_a_float():
+    assert EncodeOptions().max_headroom is None
+    assert EncodeOptions(max_headroom=np.int64(2)).max_headroom == 2.0

@@ -30,9 +30,9 @@ from ..colour import PRIMARIES, PrimariesName, TransferName, convert_primaries, 
 from ..errors import NoGainMapError
 from ..jpeg import APP0, Segment, parse_jpeg, replace_segments
 from ..residual import EPSILON, SDR_WHITE_LUMINANCE
-from ..standard import StandardGainMapMetadata, append_image, iso_metadata_payload, mpf_images
+from ..standard import StandardGainMapMetadata, append_image, mpf_images
 from ..standard.apply import apply_iso
-from ..standard.iso import announcing_iso_payload
+from ..standard.write import write_gain_map_file
 
 #: ISO 21496-1 k_base and k_alt, as libultrahdr and Android write them.
 ISO_OFFSET = 1.0 / 64.0
@@ -89,7 +89,10 @@ def iso_metadata(low: float, high: float, hdr_pq: np.ndarray) -> StandardGainMap
 
 
 def write_iso_file(base_jpeg: bytes, map_jpeg: bytes, metadata: StandardGainMapMetadata) -> bytes:
-    """An ISO 21496-1 gain-map JPEG: the base, announced and indexed, then the map with its metadata.
+    """An ISO 21496-1 gain-map JPEG as libultrahdr writes it: ISO metadata only, no hdrgm XMP.
+
+    The standard writer (:func:`~gainmap_format.standard.write.write_gain_map_file`) serves
+    both this baseline and ``gainmap convert --to iso``.
 
     Args:
         base_jpeg: the SDR base.
@@ -99,9 +102,7 @@ def write_iso_file(base_jpeg: bytes, map_jpeg: bytes, metadata: StandardGainMapM
     Returns:
         The file.
     """
-    iso = Segment(APP0 + 2, iso_metadata_payload(metadata))
-    secondary = replace_segments(parse_jpeg(map_jpeg), [iso], lambda _: False).to_bytes()
-    return append_image(base_jpeg, secondary, [Segment(APP0 + 2, announcing_iso_payload())])
+    return write_gain_map_file(base_jpeg, map_jpeg, metadata, xmp=False)
 
 
 def apply_iso_map(base_linear: np.ndarray, codes: np.ndarray, metadata: StandardGainMapMetadata) -> np.ndarray:

@@ -105,6 +105,6 @@ def noise_fit_inputs(height: int, width: int, seed: Seed, residual: ResidualKind
         The base's code values, the normalised residual and the normalisations.
     """
     hdr = chromatic_noise(height, width, seed)
-    return prepare_fit_inputs(
-        hdr, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, options=EncodeOptions(residual=residual)
-    )
+    # The bases the shipped initial weights were trained on: the paper's curve, gamma 2.4.
+    options = EncodeOptions(residual=residual, tone_map="paper", sdr_transfer="gamma2.4")
+    return prepare_fit_inputs(hdr, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, options=options)

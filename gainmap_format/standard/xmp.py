@@ -152,7 +152,7 @@ def _parse_xmp(packet: bytes, where: str) -> XmpProperties:
     if len(packet) > MAX_XMP_BYTES:
         raise StandardGainMapError(f"{where}: XMP packet of {len(packet)} bytes is over {MAX_XMP_BYTES}")
     text = _decode_packet(packet, where)
-    _refuse_dtd(text, where)
+    refuse_dtd(text, where)
     try:
         # expat parses a str as the UTF-8 it encodes it to, whatever encoding a declaration names.
         root = ET.fromstring(text)
@@ -211,7 +211,7 @@ class _DtdFoundError(Exception):
     """Raised from inside expat to stop at the first DTD declaration."""
 
 
-def _refuse_dtd(text: str, where: str) -> None:
+def refuse_dtd(text: str, where: str) -> None:
     """Refuse any DOCTYPE or entity declaration, which XMP never needs (entity expansion attacks).
 
     expat scans the same text that the real parse reads, so it sees every declaration that
