@@ -1,5 +1,12 @@
-"""Issue 4's speed measurements: fitting and decoding against their references, in one run.
+"""Issues 4 and 13's speed measurements: fitting, decoding and whole commands against their references, in one run.
 
+0. Issue 13's table, whole commands in fresh processes (wall time and peak memory of each, the
+   median over ``--command-repeats``), each beside its goal: ``gainmap encode`` of a 12 MP and a
+   1 MP EXR (1,000 steps), the peak memory of a 50 MP encode (``--big-steps`` steps: a fit's
+   memory does not depend on its steps) and of ``gainmap decode`` of that 50 MP file to EXR. The
+   masters are the first of ``../shared/data/hdr`` scaled up (the generated scene without it).
+   The decode row against libultrahdr is section 3, the GPU row section 4; the kernel build
+   that ran is printed first.
 1. Fitting, 1 megapixel, 65,536 pixels a step: the fused C kernel ("native", the default on
    the CPU) against the straightforward torch implementation ("dense", the 120-wide first
    layer) and torch's table lookups ("tables"). The reference methods run fewer steps (their
@@ -13,11 +20,14 @@
    libultrahdr's linear decode (imagecodecs) of a 12-megapixel Ultra HDR JPEG of the same scene,
    alternating, medians and ratio; each decoder's peak memory above the output array, measured
    in a fresh process (peak RSS after minus before).
-4. When torch sees CUDA: a 4K (8.3 MP) fit of 1,000 steps on the GPU.
+4. On a GPU (``--gpu-device``, default "cuda", when torch sees it): a 4K (8.3 MP) fit of 1,000
+   steps, and the largest weight difference from the CPU's torch fit on the same batches.
+   ``--gpu-device cpu --steps 20`` runs the same code on the CPU, to check it where no GPU is.
 
-    python benchmarks/bench_speed.py [--steps 1000] [--sizes 1,4,12,24] [--repeats 5] [--quick]
+    python benchmarks/bench_speed.py [--steps 1000] [--sizes 1,4,12,24] [--repeats 5] [--sections 0,1,2,3,4]
 
-Images are generated scenes (``scenes.hdr_scene``): timing does not depend on content.
+Images are generated scenes (``scenes.hdr_scene``) except in section 0: timing does not depend
+on content.
 """
 
 from __future__ import annotations
@@ -25,10 +35,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,6 +50,7 @@ from PIL import Image
 
 from gainmap_format import codec, fitting, native
 from gainmap_format.colour import PRIMARIES
+from gainmap_format.hdrio import read_hdr, write_exr
 from gainmap_format.scenes import hdr_scene
 
 SHAPES = {1: (1000, 1000), 4: (1728, 2304), 12: (3000, 4000), 24: (4000, 6000)}
@@ -58,6 +72,91 @@ def per_step_seconds(inputs: codec.FitInputs, method: str, steps: int) -> float:
     block = max(1, steps // 5)
     times = [timed_fit(inputs, method, block).seconds / block for _ in range(6)]
     return statistics.median(times[1:])
+
+
+#: Issue 13's masters: (width, height) of each size in megapixels.
+MASTER_SIZES = {1: (1224, 816), 12: (4000, 3000), 50: (8160, 6120)}
+SHARED_HDR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "hdr"
+
+
+def master(megapixels: int, folder: Path) -> Path:
+    """An EXR master of ``megapixels``: the first shared HDR file scaled up (bilinear), else the generated scene."""
+    width, height = MASTER_SIZES[megapixels]
+    sources = sorted(SHARED_HDR.glob("*.exr")) if SHARED_HDR.is_dir() else []
+    if sources:
+        image = read_hdr(sources[0])
+        planes = [Image.fromarray(np.ascontiguousarray(image.pixels[..., c]), "F").resize(
+            (width, height), Image.Resampling.BILINEAR) for c in range(3)]
+        pixels, chromaticities, white = np.stack(planes, -1), image.chromaticities, image.white_luminance
+    else:
+        pixels, chromaticities, white = hdr_scene(height, width, seed=0), PRIMARIES["bt2020"], 1.0
+    path = folder / f"master-{megapixels}mp.exr"
+    write_exr(path, pixels, chromaticities=chromaticities, white_luminance=white, half=True)
+    return path
+
+
+#: Runs ``gainmap`` with the given arguments and writes its peak memory to stderr when it exits.
+#: VmHWM belongs to the process's own address space; ru_maxrss would carry the parent's over exec.
+_PEAK_PROBE = """
+import atexit, runpy, sys
+
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+    sys.stderr.write(f"\\nPEAK {peak}\\n")
+
+atexit.register(report)
+sys.argv = ["gainmap", *sys.argv[1:]]
+runpy.run_module("gainmap_format.cli", run_name="__main__")
+"""
+
+
+def run_command(arguments: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS bytes) of ``gainmap *arguments`` in a fresh process."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _PEAK_PROBE, *arguments], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"gainmap {' '.join(arguments)} failed: {done.stderr[-2000:]}")
+    return seconds, int(done.stderr.rsplit("PEAK ", 1)[1])
+
+
+def command_row(what: str, arguments: list[str], repeats: int, goal: str) -> None:
+    """One row: medians of wall time and peak memory of ``gainmap *arguments`` over ``repeats`` fresh processes."""
+    runs = [run_command(arguments) for _ in range(repeats)]
+    seconds = statistics.median(run[0] for run in runs)
+    peak = statistics.median(run[1] for run in runs)
+    print(f"  {what:44s} {seconds:7.2f} s {peak / 2**20:7.0f} MiB   goal {goal}")
+
+
+def table_section(repeats: int, big_steps: int) -> None:
+    print("== 0. issue 13's table: whole commands, fresh processes, median of", repeats)
+    print(f"  kernels: {native.variant()}, {native.thread_count()} threads; CPU: {cpu_name()}; "
+          f"load average at start {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        for megapixels, goal in ((12, "<= 7 s, <= 1 GB (fit 1,000 steps included)"), (1, "<= 4.5 s")):
+            path = master(megapixels, folder)
+            command_row(f"gainmap encode, {megapixels} MP EXR, 1,000 steps",
+                        ["encode", str(path), "-o", str(folder / "out.jpg"), "--quiet"], repeats, goal)
+        big = master(50, folder)
+        encoded = folder / "big.jpg"
+        command_row(f"gainmap encode, 50 MP EXR, {big_steps} steps", ["encode", str(big), "-o",
+                    str(encoded), "--quiet", "--iterations", str(big_steps)], 1, "peak <= 3 GB")
+        command_row("gainmap decode to EXR, 50 MP", ["decode", str(encoded), "-o",
+                    str(folder / "big.exr")], 1, "peak <= 1.2 GB (streamed)")
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as /proc/cpuinfo gives it (or the platform's processor string)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown")
+    except OSError:
+        import platform
+
+        return platform.processor() or "unknown"
 
 
 def fit_section(steps: int, reference_steps: int, agree_steps: int) -> None:
@@ -155,15 +254,22 @@ def decode_section(repeats: int) -> None:
               f"beyond its {output / 2**20:.0f} MiB output")
 
 
-def cuda_section(steps: int) -> None:
-    print("== 4. CUDA")
-    if not torch.cuda.is_available():
-        print("  torch sees no CUDA device: skipped")
+def gpu_section(steps: int, device: str, agree_steps: int) -> None:
+    print(f"== 4. fitting on {device}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        print("  torch sees no CUDA device: skipped (--gpu-device cpu runs this section on the CPU)")
         return
     inputs = fit_inputs(2160, 3840)
-    timed_fit(inputs, "tables", 20, device="cuda")
-    result = timed_fit(inputs, "tables", steps, device="cuda")
-    print(f"  {torch.cuda.get_device_name()}: 4K fit of {steps} steps in {result.seconds:.2f} s")
+    timed_fit(inputs, "tables", 20, device=device)  # warm-up: kernels compiled, memory allocated
+    result = timed_fit(inputs, "tables", steps, device=device)
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else cpu_name()
+    print(f"  {name}: 4K fit of {steps} steps in {result.seconds:.2f} s (goal on an H200: 0.25 s for 1,000)")
+    on_device = timed_fit(inputs, "tables", agree_steps, device=device).weights
+    on_cpu = timed_fit(inputs, "tables", agree_steps).weights
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(on_device.arrays().values(),
+                                                                  on_cpu.arrays().values(), strict=True))
+    print(f"  after {agree_steps} steps from the same start and batches: largest weight difference {device} vs "
+          f"cpu {difference:.2e}")
 
 
 def main() -> None:
@@ -173,14 +279,19 @@ def main() -> None:
     parser.add_argument("--agree-steps", type=int, default=100)
     parser.add_argument("--sizes", default="1,4,12,24", help="megapixels, from 1, 4, 12, 24")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--sections", default="1,2,3,4")
+    parser.add_argument("--command-repeats", type=int, default=3, help="fresh processes per row of section 0")
+    parser.add_argument("--big-steps", type=int, default=50, help="fitting steps of the 50 MP encode")
+    parser.add_argument("--gpu-device", default="cuda", help="torch device of section 4")
+    parser.add_argument("--sections", default="0,1,2,3,4")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     if not native.available():
         print("the C extension is not built: native timings are unavailable")
         return
-    print(json.dumps({"torch": torch.__version__, "threads": native.thread_count()}))
+    print(json.dumps({"torch": torch.__version__, "threads": native.thread_count(), "kernels": native.variant()}))
     sections = set(args.sections.split(","))
+    if "0" in sections:
+        table_section(args.command_repeats, args.big_steps)
     if "1" in sections:
         fit_section(args.steps, args.reference_steps, args.agree_steps)
     if "2" in sections:
@@ -188,7 +299,7 @@ def main() -> None:
     if "3" in sections:
         decode_section(args.repeats)
     if "4" in sections:
-        cuda_section(args.steps)
+        gpu_section(args.steps, args.gpu_device, args.agree_steps)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ re-encoded in UTF-16 or UTF-32. Every input goes to one of the targets:
 - ``standard``: ``gainmap_format.standard.find_gain_map``, then ``render`` for bases up to 4 MP;
 - ``plugin``: ``Image.open`` with ``pillow_plugin`` on a file that Pillow alone opens, then
   ``im.hdr`` for bases up to 4 MP; opening must succeed, ``im.hdr`` may raise ``GainmapError``;
-- ``reference``: the conformance suite's independent numpy decoder.
+- ``reference``: the conformance suite's independent numpy decoder;
+- ``convert``: ``gainmap_format.convert.convert`` to ISO 21496-1 and, with a two-step fit, to
+  GainMLP, for bases up to 4 MP; the output must be a gain-map file its reader finds.
 
 The targets run in a worker process under an address-space limit (``--memory-mb``); the parent
 kills and restarts it when an input takes longer than ``--timeout`` seconds. An outcome is
@@ -351,8 +353,26 @@ def _target_reference(data: bytes, headroom: float | None) -> str:
     return "decoded"
 
 
+def _target_convert(data: bytes, headroom: float | None) -> str:
+    from gainmap_format import codec, convert, standard
+    from gainmap_format.options import FitOptions
+
+    found = standard.find_gain_map(data)
+    if found is None:
+        return "no standard map"
+    width, height = found.base_size
+    if width * height > RENDER_PIXELS:
+        return "found (not converted: large base)"
+    to = "iso" if headroom is None else "gainmlp"  # the headroom's draw picks the target, reproducibly
+    options = codec.EncodeOptions(fit=FitOptions(iterations=2, batch_size=256))
+    result = convert.convert(data, to=to, options=options)
+    written = standard.find_gain_map(result.jpeg) if to == "iso" else codec.read_container(result.jpeg)
+    assert written is not None, f"convert to {to} wrote a file without a gain map"
+    return f"converted to {to}"
+
+
 TARGETS = {"decode": _target_decode, "standard": _target_standard, "plugin": _target_plugin,
-           "reference": _target_reference}
+           "reference": _target_reference, "convert": _target_convert}
 
 
 def _documented(target: str) -> tuple[type[BaseException], ...]:
@@ -376,7 +396,7 @@ def worker(connection, memory_mb: int) -> None:
     sys.path.insert(0, str(ROOT))
     for target in TARGETS:  # import everything before the clock starts
         _documented(target)
-    from gainmap_format import codec, standard  # noqa: F401
+    from gainmap_format import codec, fitting, standard  # noqa: F401 (convert's fit)
 
     connection.send("ready")
     while True:
@@ -473,8 +493,8 @@ def campaign_step(rng: random.Random, seeds: list[tuple[str, bytes]], mutator: M
     seed_name, seed = rng.choice(seeds)
     data, mutations = mutator.mutate(seed)
     large = seed_name.startswith("shared/")
-    target = rng.choice(("standard", "plugin", "decode") if large else ("decode", "decode", "reference", "standard",
-                                                                         "plugin"))
+    target = rng.choice(("standard", "plugin", "decode", "convert") if large else
+                        ("decode", "decode", "reference", "standard", "plugin", "convert"))
     headroom = rng.choice((None, None, 0.0, 1.0, 3.5, -2.0, 100.0))
     outcome, detail, documented, seconds, peak = pool.run(target, data, headroom, args.timeout)
     campaign.tried += 1

@@ -6,20 +6,27 @@ to at most ``--max-width`` pixels wide, render our base from it with each tone m
 every base with the camera's SDR (the file's primary image, shrunk the same way in linear light)
 as a colour-managed viewer shows each: a base with an ICC profile through that profile's
 transfer and primaries, a base without one as sRGB (what viewers assume; the old default's
-pure gamma 2.4 is shown this way). The old default is also measured with the HDR's SDR white at
-100 cd/m² ("old@100"), where ``encode``'s default ``white_luminance`` and the plugin's save put it.
-Prints the mean CIEDE2000 and mean L* per file and tone map
-(white = 100 cd/m²), and writes side-by-side PNGs (camera, old default, new default; sRGB, 512
-px wide each) to ``docs/results/sdr_rendition/``.
+pure gamma 2.4 is shown this way). Prints the mean CIEDE2000 and mean L* per file and tone map
+(white = 100 cd/m²), then each map's mean against today's, and the files where it is worse.
+
+"Today" is the default before issue 15 as a user met it: the plugin's HDR (1.0 = SDR white)
+given to ``encode`` with its default ``white_luminance`` of 100 cd/m², then the paper's curve in
+gamma 2.4 with no profile (column ``old@100``: the issue's "dim, flat and desaturated" base, its
+L* 5 to 19 below the camera's). Column ``old`` is the same curve with SDR white at 203 cd/m², for
+reference. Side-by-side PNGs (camera, today's default, the new default; sRGB, 512 px wide each)
+go to ``docs/results/sdr_rendition/``.
 
 With ``--fidelity``, issue 15's other check instead: on ``../shared/data/hdr`` under the bench's
 real-file protocol (each scene mastered as ``gainmap bench`` masters it, the base a q98 JPEG that
 the encoder renders, the default Gamma-MLP fitted to that base as decoded and decoded from the
 file), the PQ-PSNR of the HDR with the former default base (the paper's curve, gamma 2.4) and
-with the new one.
+with each tone map's.
 
     python benchmarks/sdr_rendition.py [--max-width N] [--maps NAME ...] [--no-png]
-    python benchmarks/sdr_rendition.py --fidelity [--limit N]
+    python benchmarks/sdr_rendition.py --fidelity [--limit N] [--maps NAME ...]
+    python benchmarks/sdr_rendition.py --timing
+
+With ``--timing``, the seconds of process CPU time each tone map takes to render a 12 MP base.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image
@@ -47,7 +56,7 @@ from gainmap_format.colour import (
 from gainmap_format.evaluation.baselines import resize_planes
 from gainmap_format.evaluation.inputs import find_inputs, load_image
 from gainmap_format.evaluation.metrics import linear_to_lab, mean_delta_e_2000, pq_psnr
-from gainmap_format.tonemap import REFERENCE_WHITE_LUMINANCE, TONE_MAPS, default_sdr, render_sdr
+from gainmap_format.tonemap import REFERENCE_WHITE_LUMINANCE, TONE_MAPS, ToneMapName, default_sdr, render_sdr
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "gainmaps"
@@ -70,6 +79,9 @@ CAMERA_FILES = (
 
 #: cd/m² of SDR display white for the comparison: CIELAB's L* = 100.
 DISPLAY_WHITE = 100.0
+
+#: The column of today's default (see the module's notes).
+TODAY = "old@100"
 
 
 @dataclass(frozen=True)
@@ -119,8 +131,8 @@ def as_shown(code: np.ndarray, primaries: PrimariesName) -> np.ndarray:
 def renditions(scene: Scene, maps: list[str]) -> dict[str, np.ndarray]:
     """Each rendition as shown: linear BT.2020, 1.0 = white.
 
-    "old" is the former default; "old@100" the same with the HDR's SDR white at 100 cd/m², where
-    ``encode``'s default ``white_luminance`` and the Pillow plugin's save put it.
+    "old" is the former default; "old@100" (today's) the same with the HDR's SDR white at
+    100 cd/m², where ``encode``'s default ``white_luminance`` and the Pillow plugin's save put it.
     """
     at_100 = pq_encode(pq_decode(scene.hdr_pq.astype(np.float64)) * (100.0 / REFERENCE_WHITE_LUMINANCE))
     shown = {"old": as_shown(default_sdr(scene.hdr_pq), "bt709"),
@@ -168,14 +180,14 @@ def fidelity_psnr(hdr_pq: np.ndarray, options: codec.EncodeOptions) -> float:
     return pq_psnr(hdr_pq, codec.decode(result.jpeg).pq)
 
 
-def fidelity(limit: int | None) -> int:
-    """Print the HDR fidelity with the former and the new default base; 1 when no file was found."""
+def fidelity(limit: int | None, maps: list[str]) -> int:
+    """Print the HDR fidelity with the former default base and with each of ``maps``; 1 when no file was found."""
     items = [item for item in find_inputs([HDR_DATA]) if item.sdr_path is None][:limit] if HDR_DATA.is_dir() else []
     if not items:
         print(f"no HDR files under {HDR_DATA}", file=sys.stderr)
         return 1
-    variants = {"paper (former)": codec.EncodeOptions(tone_map="paper", sdr_transfer="gamma2.4"),
-                "bt2390 (new)": codec.EncodeOptions()}
+    variants = {"paper (former)": codec.EncodeOptions(tone_map="paper", sdr_transfer="gamma2.4")}
+    variants.update({name: codec.EncodeOptions(tone_map=cast(ToneMapName, name)) for name in maps})
     print(f"{'file':34s} " + " ".join(f"{name:>15s}" for name in variants))
     totals: dict[str, list[float]] = {name: [] for name in variants}
     for item in items:
@@ -189,6 +201,17 @@ def fidelity(limit: int | None) -> int:
     return 0
 
 
+def timing() -> int:
+    """Print the process CPU seconds of rendering a 12 MP (4000 x 3000) base with each tone map."""
+    rng = np.random.default_rng(0)
+    hdr_pq = pq_encode(rng.uniform(0.0, 2000.0, (3000, 4000, 3)).astype(np.float32))
+    for name in TONE_MAPS:
+        start = time.process_time()
+        render_sdr(hdr_pq, name)
+        print(f"{name:10s} {time.process_time() - start:6.2f} s CPU for 12 MP")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the comparison and print the table; 1 when no file was found."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -197,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-png", action="store_true", help="do not write the side-by-side PNGs")
     parser.add_argument("--fidelity", action="store_true", help="measure the HDR fidelity on ../shared/data/hdr")
     parser.add_argument("--limit", type=int, default=None, help="with --fidelity: only the first N files")
+    parser.add_argument("--timing", action="store_true", help="time each tone map on a 12 MP image")
     args = parser.parse_args(argv)
+    if args.timing:
+        return timing()
     if args.fidelity:
-        return fidelity(args.limit)
+        return fidelity(args.limit, args.maps)
     pillow_plugin.register()
     paths = [DATA / name for name in CAMERA_FILES if (DATA / name).is_file()]
     if not paths:
@@ -219,9 +245,22 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{delta:12.2f} / {lightness:6.1f}")
         print(f"{path.name:32s} {camera_lightness:9.1f} " + " ".join(f"{c:>22s}" for c in cells), flush=True)
         if not args.no_png:
-            side_by_side(path.name, [scene.camera, shown["old"], shown[args.maps[0]]])
+            side_by_side(path.name, [scene.camera, shown[TODAY], shown[args.maps[0]]])
     print(f"{'mean dE00':32s} {'':9s} " + " ".join(f"{statistics.mean(totals[c]):22.2f}" for c in columns))
+    summarise(totals, [path.name for path in paths])
     return 0
+
+
+def summarise(totals: dict[str, list[float]], names: list[str]) -> None:
+    """Print each column's mean as a fraction of today's, and the files where it is worse than today."""
+    today = totals[TODAY]
+    for column, deltas in totals.items():
+        pairs = list(zip(names, deltas, today, strict=True))
+        worse = [f"{name} ({delta:.2f} > {old:.2f})" for name, delta, old in pairs if delta > old]
+        ratio = statistics.mean(deltas) / statistics.mean(today)
+        worst = max(delta / old for _, delta, old in pairs)
+        print(f"{column:>12s}: mean {ratio:5.1%} of today's, worst file {worst:5.1%} of its own;"
+              f" worse than today: {', '.join(worse) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import io
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +60,11 @@ from conformance.mutations import (
 )
 from gainmap_format import codec, standard
 from gainmap_format import container as ctr
+from gainmap_format.geometry import EXIF_TRANSPOSES, Placement
 from gainmap_format.graph import build_graph
 from gainmap_format.jpeg import JpegLayout, Segment, parse_jpeg, replace_segments
 from gainmap_format.network import MlpWeights, parameter_shapes
+from gainmap_format.structs import PLACEMENT_SIZE
 
 #: The committed vectors.
 VECTORS = Path(__file__).resolve().parent / "vectors"
@@ -85,8 +88,8 @@ REJECT_COMMON = ["GEN-1", "GEN-2"]
 #: Requirements on writers that every file of the reference encoder demonstrates; the tests
 #: verify them on each such vector with conformance/check_writer.py.
 WRITER = ["CAR-1", "CAR-2", "CAR-3", "CAR-4", "CAR-5", "CAR-19", "CAR-20", "CAR-21", "CAR-22", "CON-1", "CON-4",
-          "CON-6", "CON-7", "CON-14", "CON-20", "CON-31", "VER-1", "VER-2", "GRA-20", "GRA-22", "GRA-23", "ENC-1",
-          "ENC-2", "ENC-6", "ENC-8"]
+          "CON-6", "CON-7", "CON-14", "CON-20", "CON-31", "CON-46", "VER-1", "VER-2", "GRA-20", "GRA-22", "GRA-23",
+          "ENC-1", "ENC-2", "ENC-6", "ENC-8"]
 
 
 @dataclass
@@ -104,6 +107,9 @@ class Case:
         display_headroom: decode for this display headroom (spec §7.5), or None.
         extra_files: further files to store beside the input (writer input, source HDR).
         writer_checks: whether the file is the reference encoder's output, unchanged.
+        needs_version: the format version a decoder needs to decode it, when later than 1.0 and
+            the vector is for decoders of later versions only; an earlier decoder must refuse it as
+            an unsupported version (the runner's --format-version).
     """
 
     name: str
@@ -116,6 +122,7 @@ class Case:
     display_headroom: float | None = None
     extra_files: dict[str, bytes] = field(default_factory=dict)
     writer_checks: bool = False
+    needs_version: str | None = None
 
 
 # ---- bases that every JPEG decoder decodes alike ----
@@ -607,7 +614,7 @@ def header_variants() -> list[Case]:
               "valid-gamma-sine-w16 with writer_version 0x0207 and 12 bytes (00..0B) before the CRC"),
         valid("valid-minimum-version-2.0", on_default(patch(c, minimum_version=0x0200)), ["VER-3"],
               "minimum_version 2.0: a 2.0 reader decodes it as it decodes minimum_version 1.0",
-              "valid-gamma-sine-w16 with minimum_version 0x0200"),
+              "valid-gamma-sine-w16 with minimum_version 0x0200", needs_version="2.0"),
         valid("valid-custom-epsilon-white", on_default(patch(c, epsilon=0.125, sdr_white_luminance=203.0)),
               ["RES-1", "RES-5", "RES-19", "CON-26"], "epsilon 1/8 and SDR white 203 cd/m², read from the container",
               "valid-gamma-sine-w16 with epsilon = 0.125 and sdr_white_luminance = 203"),
@@ -703,6 +710,126 @@ def display_vectors() -> list[Case]:
               "so H' = S", "valid-gain-relu-w8 with residual_mean = -5, decoded with display headroom 0",
               display_headroom=0.0),
     ]
+
+
+# ---- version 2.1: the placement (spec §4.7) ----
+
+#: Edits of the default scene's base (64x48): (vector suffix, Pillow edit, the same edit of a
+#: Placement, requirements, description). Nearest-neighbour resampling keeps every edited base the
+#: same bytes on every CPU.
+_NEAREST = Image.Resampling.NEAREST
+PLACEMENT_EDITS: list[tuple[str, Callable[[Image.Image], Image.Image], Callable[[Placement], Placement], list[str],
+                            str]] = [
+    ("crop", lambda im: im.crop((5, 3, 45, 35)), lambda p: p.crop((5, 3, 45, 35)), [],
+     "crop (5, 3, 45, 35): a translation, separable"),
+    ("crop-beyond-edges", lambda im: im.crop((-6, -4, 70, 30)), lambda p: p.crop((-6, -4, 70, 30)),
+     ["NET-14", "RES-22"], "crop (-6, -4, 70, 30), past three edges: the black fill outside the source decodes "
+     "as itself"),
+    ("resize", lambda im: im.resize((40, 30), _NEAREST), lambda p: p.resize((40, 30)), [],
+     "resize to 40x30: positions between source pixel centres"),
+    ("reduce", lambda im: im.reduce(3), lambda p: p.reduce(3), ["NET-13", "NET-14"],
+     "reduce by 3 to 22x16: the partial last block (source column 63 alone) is placed as a whole one, its centre "
+     "at x_s = 64.5, within the margin m_x = 1 of the edge: the network decodes it, no neutral column"),
+    ("rotate-90", lambda im: im.rotate(90, _NEAREST), lambda p: p.rotate(90), ["NET-14", "RES-22"],
+     "rotate(90) without expand on a 64x48 image: a = e = 0 (rows feed the column input), corners outside"),
+    ("rotate-37-expand", lambda im: im.rotate(37, _NEAREST, expand=True), lambda p: p.rotate(37, expand=True),
+     ["NET-13", "NET-14", "RES-22"], "rotate(37, expand=True) to 80x78: per-pixel coordinates, black corners "
+     "outside the source"),
+    ("rotate-20-expand-white", lambda im: im.rotate(20, _NEAREST, expand=True, fillcolor=(255, 255, 255)),
+     lambda p: p.rotate(20, expand=True), ["NET-13", "NET-14", "RES-22"],
+     "rotate(20, expand=True) with a white fill: the corners outside the source stay SDR white"),
+    ("scale-2-edges", lambda im: im.transform((34, 26), Image.Transform.AFFINE, (2, 0, -1.5, 0, 2, -0.25),
+                                              _NEAREST, fillcolor=(255, 255, 255)),
+     lambda p: p.affine((34, 26), (2, 0, -1.5, 0, 2, -0.25)), ["NET-13", "NET-14", "RES-22"],
+     "x_s = 2 x - 1.5, y_s = 2 y - 0.25, a reduction by 2 (margins 1/2): column 0's centre (x_s = -0.5) lies "
+     "past the source's edge, on the grown rectangle's (inside: the network, clamped), column 33 (x_s = 65.5) "
+     "and row 24 (y_s = 48.75, a quarter past H0 + 1/2) lie outside; white fill"),
+    ("chain", lambda im: im.crop((4, 2, 60, 46)).transpose(Image.Transpose.TRANSPOSE).rotate(-20, _NEAREST)
+     .resize((30, 41), _NEAREST), lambda p: p.crop((4, 2, 60, 46)).transpose(Image.Transpose.TRANSPOSE)
+     .rotate(-20).resize((30, 41)), ["NET-13", "NET-14", "RES-22"],
+     "crop, transpose, rotate(-20), resize: four edits composed into one placement"),
+    *[(f"transpose-{method.name.lower().replace('_', '-')}", lambda im, m=method: im.transpose(m),
+       lambda p, m=method: p.transpose(m), [], f"transpose({method.name}): Exif orientation "
+       f"{next(o for o, t in EXIF_TRANSPOSES.items() if t == method)}")
+      for method in Image.Transpose],
+]
+
+_PLACEMENT_REQUIREMENTS = ["CON-45", "CON-47", "NET-12", "VER-1", "VER-3", "VER-9"]
+
+
+def placed_file(edit_image: Callable[[Image.Image], Image.Image], edit_placement: Callable[[Placement], Placement],
+                container: bytes | None = None) -> tuple[bytes, bytes]:
+    """The default scene's base edited in Pillow, with its container re-packed for the edit.
+
+    Returns:
+        The file and its container, written by ``Container.with_placement``.
+    """
+    base = np.asarray(Image.open(io.BytesIO(encoded("default").base)).convert("RGB"))
+    edited = np.asarray(edit_image(Image.fromarray(base)))
+    source = ctr.parse_container(container or default_container())
+    placed = source.with_placement(edit_placement(source.placement)).to_bytes()
+    return with_container(exact_base(edited), placed), placed
+
+
+@vector
+def placement_vectors() -> list[Case]:
+    """Version 2.1: edited bases whose container records where they lie in the source (spec §4.7)."""
+    cases = []
+    for suffix, edit_image, edit_placement, requirements, description in PLACEMENT_EDITS:
+        data, _ = placed_file(edit_image, edit_placement)
+        cases.append(valid(f"valid-placement-{suffix}", data, _PLACEMENT_REQUIREMENTS + requirements, description,
+                           "valid-gamma-sine-w16's base, decoded, edited in Pillow and saved by generate.exact_base; "
+                           "its container re-packed by Container.with_placement", needs_version="2.1"))
+    _, crop = placed_file(*PLACEMENT_EDITS[0][1:3])
+    body = crop[:-4] + bytes(range(12))
+    cases.append(valid("valid-placement-future-extension", on_placed(patch(body + crc(body), writer_version=0x0207)),
+                       ["CON-35", "CON-45", "VER-5", "VER-9"],
+                       "a 2.7 writer's placed container with 12 bytes after the placement record: skipped",
+                       "valid-placement-crop with writer_version 0x0207 and 12 bytes (00..0B) before the CRC",
+                       needs_version="2.1"))
+    return cases
+
+
+def on_placed(container: bytes) -> bytes:
+    """valid-placement-crop's file carrying another container."""
+    return with_container(placed_file(*PLACEMENT_EDITS[0][1:3])[0], container)
+
+
+def _placement_field(container: bytes, offset: int, fmt: str, value: float) -> bytes:
+    """Set a field of a container's placement record (offset within the record), CRC recomputed."""
+    body = bytearray(container[:-4])
+    struct.pack_into(fmt, body, len(body) - PLACEMENT_SIZE + offset, value)
+    return bytes(body) + crc(bytes(body))
+
+
+@vector
+def placement_rejections() -> list[Case]:
+    """Version 2.1's new rejections ([CON-43], [CON-44], [CON-34] after the record)."""
+    _, c = placed_file(*PLACEMENT_EDITS[0][1:3])
+    record_start = len(c) - 4 - PLACEMENT_SIZE
+    plain = default_container()
+    cases = [
+        ("invalid-placement-missing", on_default(patch(plain, minimum_version=0x0201, writer_version=0x0201)),
+         ["CON-43"], "minimum_version 2.1 and no bytes after the graph: the placement record is missing",
+         "valid-gamma-sine-w16's container with minimum_version 0x0201"),
+        ("invalid-placement-short", on_placed(c[:record_start + 40] + crc(c[:record_start + 40])), ["CON-43"],
+         "minimum_version 2.1 and 40 bytes after the graph", "valid-placement-crop's record cut to 40 bytes"),
+        ("invalid-placement-source-width-0", on_placed(_placement_field(c, 0, ">I", 0)), ["CON-44"],
+         "placement source_width 0", "valid-placement-crop with source_width 0"),
+        ("invalid-placement-source-height-65536", on_placed(_placement_field(c, 4, ">I", 65_536)), ["CON-44"],
+         "placement source_height 65,536", "valid-placement-crop with source_height 65536"),
+        ("invalid-placement-matrix-nan", on_placed(_placement_field(c, 8, ">d", float("nan"))), ["CON-44"],
+         "placement matrix entry a is NaN", "valid-placement-crop with a = NaN"),
+        ("invalid-placement-scale-too-large", on_placed(_placement_field(c, 40, ">d", 2.0**16 + 2.0**-36)),
+         ["CON-44"], "placement matrix entry e just above 2^16", "valid-placement-crop with e = 2^16 + 2^-36"),
+        ("invalid-placement-shift-too-large", on_placed(_placement_field(c, 24, ">d", -(2.0**32) - 1.0)),
+         ["CON-44"], "placement matrix entry c below -2^32", "valid-placement-crop with c = -2^32 - 1"),
+        ("invalid-placement-extra-bytes", on_placed(c[:-4] + bytes(4) + crc(c[:-4] + bytes(4))), ["CON-34"],
+         "4 bytes after the placement record from a 2.1 writer", "valid-placement-crop with 4 zero bytes before "
+         "the CRC"),
+    ]
+    return [reject(name, data, req, description, note + ", CRC recomputed") for name, data, req, description, note
+            in cases]
 
 
 @vector
@@ -883,8 +1010,8 @@ def container_vectors() -> list[Case]:
     unsupported = [
         ("unsupported-version-3.0", patch(c, minimum_version=0x0300), ["VER-3", "VER-4", "VER-12", "CON-32"],
          "minimum_version 3.0, an unknown major version"),
-        ("unsupported-version-2.1", patch(c, minimum_version=0x0201, writer_version=0x0201), ["VER-3", "VER-4"],
-         "minimum_version 2.1, a minor version this reader does not know"),
+        ("unsupported-version-2.2", patch(c, minimum_version=0x0202, writer_version=0x0202), ["VER-3", "VER-4"],
+         "minimum_version 2.2, a minor version this reader does not know"),
         ("unsupported-version-1.1", patch(c, minimum_version=0x0101, writer_version=0x0101), ["VER-4", "VER-14"],
          "minimum_version 1.1, a version that does not exist (1.0 was followed by 2.0)"),
     ]

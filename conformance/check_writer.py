@@ -98,10 +98,15 @@ def _container(p: Parsed) -> dict[str, Callable[[], Outcome]]:
         "CON-7": lambda: _expect(p.byte(13) == 12, f"frequencies {p.byte(13)}"),
         "CON-14": lambda: None,  # Parsed checked the CRC.
         "CON-20": lambda: _expect(p.u32(52) == p.u32(60) == 10_000, "a headroom denominator is not 10,000"),
+        "CON-46": lambda: _expect(p.header.placed or len(p.container) == 72 + len(p.graph),
+                                  f"{len(p.container) - 72 - len(p.graph)} bytes after the graph without a placement"),
         "CON-31": lambda: None,  # Parsed ran every reader check of §4 and §6.4 to §6.5 (2.0's ranges included).
-        # Version 2.0 adds no feature, so a file of its writer needs only a 1.0 reader ([VER-1]).
-        "VER-1": lambda: _expect(minimum == 0x0100, f"minimum_version 0x{minimum:04X}"),
-        "VER-2": lambda: _expect(writer == rd.READER_VERSION, f"writer_version 0x{writer:04X}, this suite knows 2.0"),
+        # Version 2.1's one feature is the placement: a file without it needs only a 1.0 reader and
+        # says writer 2.0, the same bytes as a 2.0 writer's ([VER-1], [VER-2], [CON-46]).
+        "VER-1": lambda: _expect(minimum == (rd.PLACEMENT_VERSION if p.header.placed else 0x0100),
+                                 f"minimum_version 0x{minimum:04X}"),
+        "VER-2": lambda: _expect(writer == (rd.READER_VERSION if p.header.placed else 0x0200),
+                                 f"writer_version 0x{writer:04X}, this suite knows 2.1"),
         "GRA-20": lambda: None,  # check_graph rejects every field outside the contract.
         "GRA-22": lambda: None,  # check_graph reads every initializer from raw_data.
         "GRA-23": lambda: None,  # check_graph rejects typed data fields and segment.

@@ -116,6 +116,8 @@ def write_case(case: Case, root: Path) -> dict:
             print(f"generate: note: {case.name} ({case.level}): {problem}")
     if case.writer_checks:
         record["writer_checks"] = True
+    if case.needs_version:
+        record["needs_version"] = case.needs_version
     for name, data in case.extra_files.items():
         (folder / name).write_bytes(data)
         record.setdefault("extra_files", {})[name] = sha256(data)

@@ -28,7 +28,7 @@ import tempfile
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,7 +42,13 @@ EXIT_NO_GAINMAP = 3
 EXIT_UNSUPPORTED_VERSION = 4
 
 #: The format version this decoder implements, coded as (major << 8) | minor (§5).
-READER_VERSION = 0x0200
+READER_VERSION = 0x0201
+
+#: §4.7: the version that introduced the placement record, and the record's size.
+PLACEMENT_VERSION = 0x0201
+PLACEMENT_BYTES = 56
+_PLACEMENT = struct.Struct(">II6d")
+IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 #: §3.1: segment identifier; §4.1: container magic.
 SEGMENT_IDENTIFIER = b"GainMLP\x00"
@@ -223,6 +229,14 @@ class Header:
     residual_range: float
     base_headroom: float
     alternate_headroom: float
+    source_width: int = 0
+    source_height: int = 0
+    matrix: tuple = IDENTITY
+
+    @property
+    def placed(self) -> bool:
+        """Whether the placement (§4.7) is other than the identity."""
+        return (self.source_width, self.source_height, self.matrix) != (self.width, self.height, IDENTITY)
 
 
 #: Table 3 from offset 4 to offset 68: big-endian, 64 bytes.
@@ -235,25 +249,29 @@ def check_crc(body: bytes, stored: int) -> None:
         raise RejectedError(f"[CON-15] CRC-32 mismatch: stored 0x{stored:08X}, computed 0x{zlib.crc32(body):08X}")
 
 
-def check_version(minimum: int) -> None:
-    """§5: [VER-6] no version below 1.0; [VER-14] no 1.x after 1.0; [VER-3] nothing newer than this reader."""
+def check_version(minimum: int, reader: int = READER_VERSION) -> None:
+    """§5: [VER-6] no version below 1.0; [VER-14] no 1.x after 1.0; [VER-3] nothing newer than ``reader``."""
     if minimum >> 8 == 0:
         raise RejectedError(f"[VER-6] minimum_version {minimum >> 8}.{minimum & 0xFF} does not exist")
     if minimum >> 8 == 1 and minimum & 0xFF:
         raise UnsupportedVersionError(f"[VER-14] minimum_version 1.{minimum & 0xFF}: no version after 1.0 but 2.0")
-    if minimum > READER_VERSION:
+    if minimum > reader:
         raise UnsupportedVersionError(f"[VER-3] the container needs format version {minimum >> 8}.{minimum & 0xFF}")
 
 
-def parse_container(data: bytes) -> tuple[Header, bytes]:
-    """Check a container in the order of §4.6 and return its header and graph bytes."""
+def parse_container(data: bytes, reader: int = READER_VERSION) -> tuple[Header, bytes]:
+    """Check a container in the order of §4.6 and return its header and graph bytes.
+
+    ``reader`` is the version whose rules decide which minimum_version is refused ([VER-3]):
+    READER_VERSION, or an earlier one to act as an older reader would.
+    """
     if len(data) < 12:
         raise RejectedError(f"[CON-2] container of {len(data)} bytes")
     if data[:4] != MAGIC:
         raise RejectedError(f"[CON-3] container magic {data[:4].hex(' ')}")
     check_crc(data[:-4], int.from_bytes(data[-4:], "big"))
     minimum, writer = struct.unpack(">HH", data[4:8])
-    check_version(minimum)
+    check_version(minimum, reader)
     if len(data) < 72:
         raise RejectedError(f"[GEN-5] container of {len(data)} bytes cannot hold the version 1.0 fields")
     fields = _FIELDS.unpack(data[4:68])
@@ -262,10 +280,27 @@ def parse_container(data: bytes) -> tuple[Header, bytes]:
         raise RejectedError(f"[CON-13] graph_length {graph_length} runs past the container's {len(data)} bytes")
     if graph_length > MAX_GRAPH_BYTES:
         raise RejectedError(f"[CON-21] graph_length {graph_length} is over {MAX_GRAPH_BYTES}")
-    if len(data) - 72 - graph_length and writer <= READER_VERSION:
+    extensions = data[68 + graph_length : -4]
+    record = b""
+    if minimum >= PLACEMENT_VERSION:  # [CON-45]: below 2.1 the extensions hold no placement
+        if len(extensions) < PLACEMENT_BYTES:
+            raise RejectedError(f"[CON-43] {len(extensions)} bytes after the graph, the placement record needs 56")
+        record, extensions = extensions[:PLACEMENT_BYTES], extensions[PLACEMENT_BYTES:]
+    if extensions and writer <= READER_VERSION:
         raise RejectedError(f"[CON-34] bytes after the graph from a writer of version {writer >> 8}.{writer & 0xFF}")
     header = _header(fields)
-    return header, data[68 : 68 + graph_length]
+    return (_placed(header, record) if record else header), data[68 : 68 + graph_length]
+
+
+def _placed(header: Header, record: bytes) -> Header:
+    """§4.7: the header with its placement record, checked ([CON-44])."""
+    source_width, source_height, *matrix = _PLACEMENT.unpack(record)
+    if not (1 <= source_width <= MAX_SIDE and 1 <= source_height <= MAX_SIDE):
+        raise RejectedError(f"[CON-44] placement source size {source_width}x{source_height}")
+    for name, value, bound in zip("abcdef", matrix, (2.0**16, 2.0**16, 2.0**32) * 2, strict=True):
+        if not -bound <= value <= bound:  # NaN fails too
+            raise RejectedError(f"[CON-44] placement matrix entry {name} is {value!r}, outside ±{bound:g}")
+    return replace(header, source_width=source_width, source_height=source_height, matrix=tuple(matrix))
 
 
 def _header(fields: tuple) -> Header:
@@ -284,7 +319,7 @@ def _header(fields: tuple) -> Header:
         raise RejectedError("[CON-16] a headroom has denominator 0")
     base_headroom, alternate_headroom = hb_num / hb_den, ha_num / ha_den  # [CON-17] binary64
     header = Header(minimum, writer, kind, activation, width_h, transfer, primaries, width, height, epsilon, white,
-                    in_mean, in_range, res_mean, res_range, base_headroom, alternate_headroom)
+                    in_mean, in_range, res_mean, res_range, base_headroom, alternate_headroom, width, height)
     check_values(header, frequencies)
     return header
 
@@ -637,6 +672,43 @@ def coordinates(count: int) -> np.ndarray:
     return u
 
 
+def placed_coordinates(count: int, positions: np.ndarray) -> np.ndarray:
+    """§6.1 [NET-12], [NET-13]: source positions clamped to the pixel centres, then (p - ½) s - 1."""
+    if count == 1:
+        return np.zeros(positions.shape)
+    return (np.clip(positions, 0.5, count - 0.5) - 0.5) * (2.0 / (count - 1)) - 1.0
+
+
+def position_terms(params: dict[str, np.ndarray], header: Header, top: int, bottom: int) -> np.ndarray:
+    """The first layer's position terms γ(u_ij) Wy + b1 + γ(v_ij) Wx of rows top..bottom - 1 (§6.3, dense form).
+
+    Returns:
+        float32 (bottom - top, W, W_h).
+    """
+    if not header.placed:
+        rows = encode(coordinates(header.height)[top:bottom]) @ params["Wy"] + params["b1"]
+        return rows[:, None, :] + (encode(coordinates(header.width)) @ params["Wx"])[None, :, :]
+    a, b, c, d, e, f = header.matrix
+    y, x = np.mgrid[top:bottom, 0 : header.width].astype(np.float64) + 0.5
+    u = placed_coordinates(header.source_height, d * x + e * y + f).ravel()
+    v = placed_coordinates(header.source_width, a * x + b * y + c).ravel()
+    terms = encode(u) @ params["Wy"] + params["b1"] + encode(v) @ params["Wx"]
+    return terms.reshape(bottom - top, header.width, -1)
+
+
+def outside_source(header: Header) -> np.ndarray:
+    """§6.1 [NET-14]: bool (H, W), the pixels whose centre maps outside [-m_x, W0 + m_x] × [-m_y, H0 + m_y].
+
+    m_x = max(0, sqrt(a a + b b) - 1) / 2 and m_y = max(0, sqrt(d d + e e) - 1) / 2: half of what
+    one output pixel steps beyond one source pixel, 0 unless the placement reduces.
+    """
+    a, b, c, d, e, f = header.matrix
+    y, x = np.mgrid[0 : header.height, 0 : header.width].astype(np.float64) + 0.5
+    x_s, y_s = a * x + b * y + c, d * x + e * y + f
+    m_x, m_y = max(0.0, math.sqrt(a * a + b * b) - 1.0) / 2.0, max(0.0, math.sqrt(d * d + e * e) - 1.0) / 2.0
+    return (x_s < -m_x) | (x_s > header.source_width + m_x) | (y_s < -m_y) | (y_s > header.source_height + m_y)
+
+
 def levels(header: Header) -> np.ndarray:
     """§6.1 [NET-1]: z_k = (2 ((k / 255) - μ_in)) / ρ_in."""
     k = np.arange(256, dtype=np.float64)
@@ -652,16 +724,13 @@ def evaluate(params: dict[str, np.ndarray], header: Header, code: np.ndarray) ->
     """§6.3 in table form, binary32 ([NET-9], [NET-11]): z for every pixel, float32 (H, W, 3)."""
     e_lv = encode(levels(header))
     tables = [e_lv @ params["Wc"][c] for c in range(3)]
-    rows = encode(coordinates(header.height)) @ params["Wy"] + params["b1"]
-    cols = encode(coordinates(header.width)) @ params["Wx"]
     out = np.empty(code.shape, dtype=np.float32)
     strip = max(1, STRIP_VALUES // (header.width * header.hidden_width))
     with np.errstate(all="ignore"):  # a crafted file may overflow binary32 ([RES-20])
         for top in range(0, header.height, strip):
             block = code[top : top + strip]
             a1 = tables[0][block[..., 0]] + tables[1][block[..., 1]] + tables[2][block[..., 2]]
-            a1 += rows[top : top + strip, None, :]
-            a1 += cols[None, :, :]
+            a1 += position_terms(params, header, top, top + block.shape[0])
             h1 = activate(a1, header.activation)
             h2 = activate(h1 @ params["W2"] + params["b2"], header.activation)
             out[top : top + strip] = h2 @ params["W3"] + params["b3"]
@@ -719,18 +788,25 @@ def reconstruct(z: np.ndarray, s: np.ndarray, header: Header, weight: float) -> 
     return np.clip(h, 0.0, 1.0).astype(np.float32)  # [RES-7]
 
 
-def decode(data: bytes, display_headroom: float | None = None) -> np.ndarray:
+def decode(data: bytes, display_headroom: float | None = None, reader: int = READER_VERSION) -> np.ndarray:
     """Decode a GainMLP JPEG (§8.1) to float32 (H, W, 3) BT.2020 PQ code values.
+
+    ``reader`` makes it refuse versions as a reader of that (earlier) version would ([VER-3]).
 
     Raises:
         RejectedError: the file is rejected; NoGainMapError and UnsupportedVersionError are the distinguishable cases.
     """
     segments = read_segments(data)
-    header, graph = parse_container(reassemble(segments))
+    header, graph = parse_container(reassemble(segments), reader)
     params = check_graph(graph, header.activation, header.hidden_width)
     code = decode_base(data, segments, header)
     z = evaluate(params, header, code)
-    return reconstruct(z, base_to_pq(code, header), header, display_weight(header, display_headroom))
+    s = base_to_pq(code, header)
+    h = reconstruct(z, s, header, display_weight(header, display_headroom))
+    if header.placed:
+        outside = outside_source(header)
+        h[outside] = s[outside]  # [RES-22]: the neutral residual, H' = S
+    return h
 
 
 def write_atomically(path: Path, array: np.ndarray) -> None:
@@ -751,14 +827,18 @@ def main(argv: Sequence[str] | None = None, decoder: Callable[..., np.ndarray] |
     parser.add_argument("input", type=Path, help="a GainMLP JPEG")
     parser.add_argument("output", type=Path, help="output .npy: float32 (H, W, 3) BT.2020 PQ code values")
     parser.add_argument("--display-headroom", type=float, default=None, help="log2 display headroom (§7.5)")
+    parser.add_argument("--reader-version", choices=("1.0", "2.0", "2.1"), default="2.1",
+                        help="refuse newer minimum versions as a reader of this version would (default 2.1)")
     args = parser.parse_args(argv)
+    major, minor = (int(n) for n in args.reader_version.split("."))
     try:
         data = args.input.read_bytes()
     except OSError as exc:
         print(f"reference_decoder: cannot read {args.input}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        pixels = (decoder or decode)(data, args.display_headroom)
+        pixels = decoder(data, args.display_headroom) if decoder else decode(data, args.display_headroom,
+                                                                             (major << 8) | minor)
     except RejectedError as exc:
         print(f"reference_decoder: rejected: {exc}", file=sys.stderr)
         return exc.exit_status

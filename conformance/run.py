@@ -17,6 +17,9 @@ The contract (README.md, "Runner contract"):
 - ``--exit-code KIND=STATUS`` tells the runner how the decoder reports the kinds of rejection
   the spec wants told apart: ``no_gainmap`` ([CAR-9]), ``unsupported_version`` ([VER-4]) and
   ``reject`` (everything else, damage). Without it, any non-zero status counts as a rejection.
+- ``--format-version`` names the newest format version the decoder implements (default: the
+  suite's, 2.1). A vector that needs a newer version (``needs_version`` in its case.json) must
+  then be refused as an unsupported version ([VER-3]) instead of decoded.
 
 The runner needs numpy, and OpenEXR for ``--output-format exr``; it does not import the library
 it tests. Exit status: 0 when every MUST-level check passes (and, with ``--strict``, every
@@ -51,6 +54,9 @@ EXIT_FAIL = 1
 EXIT_USAGE = 2
 
 REJECTIONS = ("reject", "no_gainmap", "unsupported_version")
+
+#: The format versions a decoder may implement, newest last: the suite's own is the last.
+FORMAT_VERSIONS = ("1.0", "2.0", "2.1")
 
 #: How much a wrong kind of rejection weighs: the spec makes telling "no gain map" apart a MUST
 #: ([CAR-9]) and telling an unsupported version apart a SHOULD ([VER-4]).
@@ -112,6 +118,20 @@ class Options:
     exit_codes: dict[str, int] = field(default_factory=dict)
     strict: bool = False
     memory_limit_mb: int | None = None
+    format_version: str = FORMAT_VERSIONS[-1]
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+def expected_result(case: dict, options: Options) -> str:
+    """What the decoder must do with a vector: its own expectation, or refusing a newer version."""
+    needs = case.get("needs_version")
+    if needs is not None and _version(needs) > _version(options.format_version):
+        return "unsupported_version"
+    return str(case["expected_result"])
 
 
 def parse_template(text: str, required: Sequence[str]) -> list[str]:
@@ -259,11 +279,12 @@ def run_decoder(args: list[str], options: Options) -> tuple[int | None, str, flo
 
 def run_case(folder: Path, case: dict, options: Options) -> Result:
     """Run the decoder on one vector and judge the outcome."""
-    result = Result(case["name"], case["expected_result"], case.get("level", "must"), case.get("requirements", []))
+    result = Result(case["name"], expected_result(case, options), case.get("level", "must"),
+                    case.get("requirements", []))
     damaged = _check_checksums(folder, case)
     if damaged:
         return _judge(result, damaged, options, level="must")
-    headroom = case.get("display_headroom")
+    headroom = case.get("display_headroom") if result.expected_result == "decode" else None
     template = options.decoder
     if headroom is not None:
         if options.headroom_decoder is None:
@@ -280,9 +301,9 @@ def run_case(folder: Path, case: dict, options: Options) -> Result:
         result.exit_status = status
         if status is None:
             return _judge(result, f"timed out after {options.timeout:g} s", options)
-        if case["expected_result"] == "decode":
+        if result.expected_result == "decode":
             return _judge(result, _check_decoded(folder, case, status, output, options, result), options)
-        return _judge(result, _check_rejected(case, status, output, options), options)
+        return _judge(result, _check_rejected(result.expected_result, status, output, options), options)
 
 
 def _check_checksums(folder: Path, case: dict) -> str | None:
@@ -316,8 +337,7 @@ def _check_decoded(folder: Path, case: dict, status: int, output: Path, options:
     return None
 
 
-def _check_rejected(case: dict, status: int, output: Path, options: Options) -> str | tuple[str, str] | None:
-    kind = case["expected_result"]
+def _check_rejected(kind: str, status: int, output: Path, options: Options) -> str | tuple[str, str] | None:
     if status == 0:
         return f"the decoder accepted a file it must reject ({kind})"
     if output.exists():
@@ -376,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exit-code", action="append", default=[], metavar="KIND=STATUS",
                         help=f"the decoder's exit status for a kind of rejection, one of {REJECTIONS}")
     parser.add_argument("--strict", action="store_true", help="SHOULD-level problems fail the run too")
+    parser.add_argument("--format-version", choices=FORMAT_VERSIONS, default=FORMAT_VERSIONS[-1],
+                        help="newest format version the decoder implements (default: the suite's)")
     parser.add_argument("--json", type=Path, default=Path("conformance-report.json"), help="JSON report path")
     parser.add_argument("--report", type=Path, default=Path("conformance-report.txt"), help="text report path")
     return parser
@@ -396,6 +418,7 @@ def options_from(args: argparse.Namespace) -> Options:
         exit_codes=parse_exit_codes(args.exit_code),
         strict=args.strict,
         memory_limit_mb=args.memory_limit,
+        format_version=args.format_version,
     )
 
 
@@ -421,6 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "output_format": options.output_format,
         "vectors": str(args.vectors),
         "strict": options.strict,
+        "format_version": options.format_version,
         "seconds": round(seconds, 3),
         "summary": summary,
         "passed": summary["fail"] == 0,

@@ -27,8 +27,10 @@ Beside the codec: :mod:`.standard` reads and writes the gain-map JPEGs that phon
 :mod:`.evaluation` is the benchmark (both offline; the codec imports neither).
 
 The public API: :func:`encode`, :func:`encode_file`, :func:`decode`, :func:`decode_file`,
-:func:`read_container`, their options and results, and the exceptions of :mod:`.errors`, all
-subclasses of :class:`GainmapError`.
+:func:`read_container`, :func:`decode_pixels` with :class:`Placement` (:mod:`.geometry`) for an
+edited base, their options and results, and the exceptions of :mod:`.errors`, all subclasses of
+:class:`GainmapError`; the warnings :class:`InputRepairWarning`, :class:`MissingInitWarning` and
+:class:`NoKernelsWarning`. Many files: :mod:`.batch`; edits of any gain-map JPEG: :mod:`.edit`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .codec import (
     EncodeResult,
     decode,
     decode_file,
+    decode_pixels,
     encode,
     encode_file,
     read_container,
@@ -56,7 +59,9 @@ from .errors import (
     StandardGainMapError,
     UnsupportedVersionError,
 )
+from .geometry import Placement
 from .initweights import MissingInitWarning
+from .native import NoKernelsWarning
 from .options import FitOptions
 from .runtime import Engine
 
@@ -80,11 +85,14 @@ __all__ = [
     "JpegError",
     "MissingInitWarning",
     "NoGainMapError",
+    "NoKernelsWarning",
+    "Placement",
     "StandardGainMapError",
     "UnsupportedVersionError",
     "__version__",
     "decode",
     "decode_file",
+    "decode_pixels",
     "encode",
     "encode_file",
     "read_container",

@@ -17,8 +17,10 @@
  *   fit_batch - forward and backward pass over a batch of sampled pixels: the loss and the
  *               gradients of the lookup tables and of the later layers (training).
  *   decode    - the HDR rendition of a whole image (decoding).
- * Hot functions are compiled twice on x86-64 Linux with GCC (AVX2+FMA and baseline) and the
- * module picks one when it loads (see choose_variant), so one build runs everywhere.
+ * Hot functions are compiled three times on x86-64 with GCC or Clang (AVX-512, AVX2+FMA and
+ * baseline) and the module picks one when it loads (see choose_variant), so one build runs
+ * everywhere. Elsewhere (arm64, other compilers that take GNU C vector extensions) there is one
+ * build, the compiler's own target: the eight-float vectors become two NEON registers on arm64.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -33,14 +35,17 @@
 #endif
 
 /*
- * Where GCC builds for x86-64 Linux, the hot loops are compiled twice, for x86-64-v3 (AVX2+FMA)
+ * Where GCC or Clang (both define __GNUC__ and take the same target attributes and CPU
+ * builtins) builds for x86-64 Linux or macOS, the hot loops are compiled for x86-64-v4
+ * (AVX-512: 32 vector registers for the register tiles, masked tails), for x86-64-v3 (AVX2+FMA)
  * and for the baseline, and the module picks one when it loads. The choice is made here rather
- * than by GCC's target_clones so that GAINMAP_KERNEL=baseline can force the baseline build on any
- * CPU: the tests then cover, on one machine, the path that CPUs without AVX2 take.
+ * than by target_clones so that GAINMAP_KERNEL can force a build on any CPU: the tests then
+ * cover, on one machine, the paths that CPUs without AVX-512 or AVX2 take.
  */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define HAVE_X86_64_V3 1
+#if defined(__GNUC__) && defined(__x86_64__) && (defined(__linux__) || defined(__APPLE__))
+#define HAVE_X86_64_LEVELS 1
 #define TARGET_X86_64_V3 __attribute__((target("arch=x86-64-v3")))
+#define TARGET_X86_64_V4 __attribute__((target("arch=x86-64-v4")))
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
@@ -80,8 +85,12 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 INLINE v8 load8(const float *p) { return *(const v8u *)p; }
 INLINE void store8(float *p, v8 v) { *(v8u *)p = v; }
 /* A shuffle of lane 0 into every lane is one broadcast; an initialiser list of eight copies
- * sometimes becomes eight inserts. */
+ * sometimes becomes eight inserts. Clang spells the shuffle differently from GCC. */
+#ifdef __clang__
+INLINE v8 splat8(float x) { return __builtin_shufflevector((v8){x}, (v8){x}, 0, 0, 0, 0, 0, 0, 0, 0); }
+#else
 INLINE v8 splat8(float x) { return __builtin_shuffle((v8){x}, (v8i){0, 0, 0, 0, 0, 0, 0, 0}); }
+#endif
 
 /*
  * out[p] = bias + in[p] M for ``count`` rows of W floats (M is (W, W), row-major; bias may be
@@ -438,8 +447,9 @@ INLINE double fit_chunk_any(int W, const Network *net, const Gradients *grad, co
 #define FIT_CHUNK_ARGUMENTS W, net, grad, index, count, code, target, pixels, width, scale
 
 static double fit_chunk_baseline(FIT_CHUNK_PARAMETERS) { return fit_chunk_any(FIT_CHUNK_ARGUMENTS); }
-#ifdef HAVE_X86_64_V3
+#ifdef HAVE_X86_64_LEVELS
 TARGET_X86_64_V3 static double fit_chunk_v3(FIT_CHUNK_PARAMETERS) { return fit_chunk_any(FIT_CHUNK_ARGUMENTS); }
+TARGET_X86_64_V4 static double fit_chunk_v4(FIT_CHUNK_PARAMETERS) { return fit_chunk_any(FIT_CHUNK_ARGUMENTS); }
 #endif
 static double (*fit_chunk_dispatch)(FIT_CHUNK_PARAMETERS) = fit_chunk_baseline;
 
@@ -572,21 +582,34 @@ INLINE void decode_rows_any(int W, const Network *net, const DecodeEquations *eq
 #define DECODE_ROWS_ARGUMENTS W, net, eq, code, width, y0, y1, pq_out, linear_out
 
 static void decode_rows_baseline(DECODE_ROWS_PARAMETERS) { decode_rows_any(DECODE_ROWS_ARGUMENTS); }
-#ifdef HAVE_X86_64_V3
+#ifdef HAVE_X86_64_LEVELS
 TARGET_X86_64_V3 static void decode_rows_v3(DECODE_ROWS_PARAMETERS) { decode_rows_any(DECODE_ROWS_ARGUMENTS); }
+TARGET_X86_64_V4 static void decode_rows_v4(DECODE_ROWS_PARAMETERS) { decode_rows_any(DECODE_ROWS_ARGUMENTS); }
 #endif
 static void (*decode_rows_dispatch)(DECODE_ROWS_PARAMETERS) = decode_rows_baseline;
 
 /* ---------------------------------------------------------------- choosing a build */
 
-/* "x86-64-v3" when this CPU runs the AVX2+FMA build and GAINMAP_KERNEL does not ask for the
- * baseline; "baseline" otherwise. Sets the dispatch pointers accordingly. */
+/*
+ * The build this CPU runs: "x86-64-v4" where it has AVX-512 (F, CD, BW, DQ, VL), "x86-64-v3"
+ * where it has AVX2 and FMA, "baseline" otherwise. GAINMAP_KERNEL names a build to run instead,
+ * if this CPU can: "baseline", or "x86-64-v3" on an AVX-512 CPU. Sets the dispatch pointers.
+ */
 static const char *choose_variant(void) {
     const char *requested = getenv("GAINMAP_KERNEL");
     if (requested != NULL && strcmp(requested, "baseline") == 0) return "baseline";
-#ifdef HAVE_X86_64_V3
+#ifdef HAVE_X86_64_LEVELS
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    const int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                   __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                   __builtin_cpu_supports("avx512vl");
+    if (v4 && !(requested != NULL && strcmp(requested, "x86-64-v3") == 0)) {
+        fit_chunk_dispatch = fit_chunk_v4;
+        decode_rows_dispatch = decode_rows_v4;
+        return "x86-64-v4";
+    }
+    if (v3) {
         fit_chunk_dispatch = fit_chunk_v3;
         decode_rows_dispatch = decode_rows_v3;
         return "x86-64-v3";

@@ -14,10 +14,10 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,11 @@ from .standard import StandardGainMap, find_gain_map
 from .standard.write import DEFAULT_MAP_QUALITY, DEFAULT_MAP_SCALE, MAX_MAP_SCALE
 from .tonemap import DEFAULT_TONE_MAP, TONE_MAPS
 
+if TYPE_CHECKING:  # pragma: no cover - typing only; batch is imported when a command needs it
+    from distributed import Client
+
+    from .batch import BatchItem, FileResult, Recipe
+
 EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
@@ -41,7 +46,7 @@ EXIT_STATUS = """\
 exit status:
   0    success
   1    an input was rejected, or a file could not be read or written: the message names the
-       file and says what is wrong (gainmap: FILE: message)
+       file and says what is wrong (gainmap: FILE: message); with many files, any one of them
   2    wrong arguments, found before any work: an unknown option or value, an input that is
        not a file, an output in a missing folder, naming a folder or one of the inputs, or
        whose extension is not that of what the command writes
@@ -174,10 +179,15 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _add_encode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("encode", help="encode an HDR image (OpenEXR or Radiance) as a gain-map JPEG")
-    parser.add_argument("hdr", type=Path, help="linear HDR input: .exr or .hdr")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output JPEG (.jpg or .jpeg)")
-    parser.add_argument("--sdr", type=Path, help="SDR base: JPEG (kept byte for byte) or PNG (encoded at --quality)")
+    parser = commands.add_parser(
+        "encode", help="encode HDR images (OpenEXR or Radiance), one or a whole library, as gain-map JPEGs"
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                        help="linear HDR input: .exr or .hdr files, or folders of them (walked recursively)")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT",
+                        help="output JPEG (.jpg or .jpeg) for one input; an output folder for several or a folder")
+    parser.add_argument("--sdr", type=Path,
+                        help="SDR base for one input: JPEG (kept byte for byte) or PNG (encoded at --quality)")
     parser.add_argument("--residual", choices=list(RESIDUAL_CODES), default="gamma", help="default gamma")
     parser.add_argument("--hidden", type=int, choices=HIDDEN_WIDTHS, default=16, help="hidden width (default 16)")
     parser.add_argument("--activation", choices=list(ACTIVATION_CODES), default="sine", help="default sine")
@@ -204,7 +214,7 @@ def _add_encode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     parser.add_argument(
         "--exposure", type=_finite_float, default=0.0, metavar="EV",
-        help="stops added to the HDR before the tone map (default 0: 203 cd/m² at SDR white)",
+        help="stops added to the HDR before the tone map (default 0: the map's own anchoring)",
     )
     parser.add_argument(
         "--max-headroom", type=_finite_float, default=None, metavar="STOPS",
@@ -215,7 +225,7 @@ def _add_encode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--white-luminance", type=_positive_float, default=None,
         help="cd/m² of HDR value 1.0 when the file does not say (default 100, SDR reference white)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _add_batch_options(parser, "*.exr and *.hdr")
 
 
 def _add_decode(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -248,8 +258,10 @@ def _add_convert(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = commands.add_parser(
         "convert", help="convert a standard gain-map JPEG to GainMLP, or any gain-map JPEG to ISO 21496-1"
     )
-    parser.add_argument("input", type=Path, help="gain-map JPEG: ISO 21496-1, Ultra HDR, Apple (GainMLP with --to iso)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output JPEG (.jpg or .jpeg)")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                        help="gain-map JPEG: ISO 21496-1, Ultra HDR, Apple (GainMLP with --to iso); or folders of them")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT",
+                        help="output JPEG (.jpg or .jpeg) for one input; an output folder for several or a folder")
     parser.add_argument("--to", choices=("gainmlp", "iso"), default="gainmlp",
                         help="gainmlp (default): fit the network to the source's HDR; iso: write an ISO 21496-1 + "
                         "Ultra HDR file")
@@ -267,7 +279,7 @@ def _add_convert(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         f"default {DEFAULT_MAP_SCALE})")
     parser.add_argument("--map-quality", type=_quality, default=DEFAULT_MAP_QUALITY,
                         help=f"iso: JPEG quality of the map (default {DEFAULT_MAP_QUALITY})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _add_batch_options(parser, "*.jpg and *.jpeg")
 
 
 def _map_scale(text: str) -> int:
@@ -275,6 +287,99 @@ def _map_scale(text: str) -> int:
     if not 1 <= value <= MAX_MAP_SCALE:
         raise argparse.ArgumentTypeError(f"map scale {value} is outside 1-{MAX_MAP_SCALE}")
     return value
+
+
+def _add_batch_options(parser: argparse.ArgumentParser, default_files: str) -> None:
+    """The options of commands that work on many files (encode, convert); any of them means batch mode."""
+    group = parser.add_argument_group(
+        "many files",
+        "Several inputs, a folder, an output folder or any of these options: every file is done, the tree\n"
+        "mirrored under the output folder as .jpg; an output made from the same input with the same options\n"
+        "is skipped. A file that fails is reported and the others go on.",
+    )
+    group.add_argument("--glob", metavar="PATTERN",
+                       help=f"files to take in folders, e.g. '*.exr' or 'raw/*.hdr' (default {default_files})")
+    group.add_argument("--jobs", type=_positive_int, default=None,
+                       help="files at once, the cores shared between them (default: one per two cores; with "
+                       "--scheduler local, the number of workers)")
+    group.add_argument("--force", action="store_true", help="redo outputs that are already valid")
+    group.add_argument("--report", type=Path, metavar="FILE",
+                       help="write one record per file (status, error, bytes, fit seconds, loss, headroom) "
+                       "to FILE.json or FILE.csv")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a Dask cluster: tcp://HOST:PORT of its scheduler, or 'local' for a "
+                       "LocalCluster here (needs the dask extra)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar or summary; with many files, one log line per file")
+
+
+class _EditOperation(argparse.Action):
+    """Collect ``gainmap edit``'s operations into ``operations``, in the order given on the command line."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        """Append the operation this option stands for (its ``const`` for an option without a value)."""
+        operation = self.const if self.nargs == 0 else values
+        namespace.operations = [*(getattr(namespace, "operations", None) or []), operation]
+
+
+def _crop_box(text: str) -> object:
+    from .edit import Crop
+
+    try:
+        x, y, width, height = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y,W,H, e.g. 100,50,640,480") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"crop {text!r} has no pixels: width and height must be at least 1")
+    return Crop(x, y, width, height)
+
+
+def _resize_to(text: str) -> object:
+    from .edit import Resize
+
+    return Resize(*_size(text))
+
+
+def _rotate_by(text: str) -> object:
+    from .edit import Rotate
+
+    return Rotate(_finite_float(text))
+
+
+def _transpose_by(text: str) -> object:
+    from .edit import TRANSPOSES, Transpose
+
+    if text not in TRANSPOSES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(TRANSPOSES)}")
+    return Transpose(text)
+
+
+def _add_edit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .edit import AutoOrient
+
+    parser = commands.add_parser(
+        "edit", help="crop, resize, rotate or flip a gain-map JPEG of any kind; its HDR gain map follows"
+    )
+    parser.add_argument("input", type=Path, help="gain-map JPEG: GainMLP, ISO 21496-1, Ultra HDR or Apple")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output JPEG (.jpg or .jpeg)")
+    edits = parser.add_argument_group("operations, applied in the order given (at least one)")
+    edits.add_argument("--crop", type=_crop_box, action=_EditOperation, dest="operations", metavar="X,Y,W,H",
+                       help="keep W x H pixels at X,Y")
+    edits.add_argument("--resize", type=_resize_to, action=_EditOperation, dest="operations", metavar="WxH",
+                       help="scale to W x H (bicubic)")
+    edits.add_argument("--rotate", type=_rotate_by, action=_EditOperation, dest="operations", metavar="DEG",
+                       help="rotate DEG counter-clockwise (bicubic), the canvas grown to keep every pixel")
+    edits.add_argument("--transpose", type=_transpose_by, action=_EditOperation, dest="operations", metavar="OP",
+                       help="flip or turn: flip-left-right, flip-top-bottom, rotate-90, rotate-180, rotate-270, "
+                       "transpose or transverse")
+    edits.add_argument("--auto-orient", action=_EditOperation, nargs=0, const=AutoOrient(), dest="operations",
+                       help="turn upright as the Exif orientation says, and remove the orientation")
+    parser.set_defaults(operations=[])
+    parser.add_argument("--quality", type=_quality, default=None,
+                        help="JPEG quality of the new base (default: the source's, estimated from its tables)")
+    parser.add_argument("--quiet", action="store_true", help="no summary")
 
 
 def _add_info(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -381,22 +486,86 @@ def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+#: The examples each command's --help shows above the exit status.
+_EXAMPLES = {
+    "encode": """\
+examples:
+  gainmap encode photo.exr -o photo.jpg
+  gainmap encode photo.exr --sdr graded.jpg -o photo.jpg --iterations 500
+  gainmap encode masters/ -o jpegs/ --report report.json     (the tree mirrored; run again to resume)
+  gainmap encode masters/ extra.hdr -o jpegs/ --glob '2024-*/*.exr' --jobs 2 --force
+  gainmap encode masters/ -o /shared/jpegs/ --scheduler tcp://scheduler:8786
+
+""",
+    "decode": """\
+examples:
+  gainmap decode photo.jpg -o photo.exr
+  gainmap decode photo.jpg -o photo.png --headroom 2     (for a display 2 stops above SDR white)
+
+""",
+    "convert": """\
+examples:
+  gainmap convert pixel.jpg -o pixel-gainmlp.jpg
+  gainmap convert photo.jpg -o photo-iso.jpg --to iso
+  gainmap convert phone/ -o gainmlp/ --jobs 2 --report report.csv
+
+""",
+    "edit": """\
+examples:
+  gainmap edit photo.jpg -o crop.jpg --crop 100,50,800,600
+  gainmap edit photo.jpg -o small.jpg --resize 2040x1536 --quality 90
+  gainmap edit photo.jpg -o upright.jpg --auto-orient --rotate 3     (Exif orientation, then level it)
+
+""",
+    "info": """\
+examples:
+  gainmap info photo.jpg
+  gainmap info photo.jpg --json
+
+""",
+    "demo": """\
+examples:
+  gainmap demo
+  gainmap demo --size 256x192 --iterations 200 -o demo.jpg
+
+""",
+    "meta-init": """\
+examples:
+  gainmap meta-init                              (rewrites the shipped default: 50 images x 10,000 steps)
+  gainmap meta-init --images 4 --steps 500 --size 128x128 -o quick.npz
+
+""",
+    "bench": """\
+examples:
+  gainmap bench masters/ --out report/
+  gainmap bench masters/ --methods gamma-mlp,gain-jpeg --widths 8,16,32 --protocol paper --quiet
+
+""",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gainmap`` command."""
+    from . import __version__
+    from .container import FORMAT_VERSION
+
     parser = argparse.ArgumentParser(
         prog="gainmap", description=__doc__.splitlines()[0], epilog=EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version",
+                        version=f"gainmap {__version__} (GainMLP format {FORMAT_VERSION[0]}.{FORMAT_VERSION[1]})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_encode(commands)
     _add_decode(commands)
     _add_convert(commands)
+    _add_edit(commands)
     _add_info(commands)
     _add_demo(commands)
     _add_meta_init(commands)
     _add_bench(commands)
-    for command in commands.choices.values():
-        command.epilog = EXIT_STATUS
+    for name, command in commands.choices.items():
+        command.epilog = _EXAMPLES.get(name, "") + EXIT_STATUS
         command.formatter_class = argparse.RawDescriptionHelpFormatter
         # main() reports wrong arguments found after parsing through the command's own parser.
         command.set_defaults(command_parser=command)
@@ -430,21 +599,31 @@ def _encode_options(args: argparse.Namespace) -> codec.EncodeOptions:
 
 
 def _run_encode(args: argparse.Namespace) -> int:
+    from .batch import HDR_SUFFIXES, EncodeRecipe, file_digest, provenance, settings_digest, stamp
     from .hdrio import read_hdr
 
-    inputs = [args.hdr] if args.sdr is None else [args.hdr, args.sdr]
+    if _batch_mode(args):
+        if args.sdr is not None:
+            raise _UsageError("--sdr: a base for one input; give one HDR file and -o FILE.jpg")
+        with _arguments():
+            recipe = EncodeRecipe(_encode_options(args), args.white_luminance)
+        return _run_batch(args, recipe, HDR_SUFFIXES)
+    hdr = args.inputs[0]
+    inputs = [hdr] if args.sdr is None else [hdr, args.sdr]
     for path in inputs:
         _check_input(path)
     _check_output(args.output, _JPEG_SUFFIXES, "a JPEG", inputs)
     with _arguments():
         options = _encode_options(args)
-    with _working_on(args.hdr):
-        image = read_hdr(args.hdr)
+        recipe = EncodeRecipe(options, args.white_luminance, args.sdr)
+    with _working_on(hdr):
+        image = read_hdr(hdr)
+        source_sha256 = file_digest(hdr)
     progress, close = _progress_bar(args.iterations, args.quiet)
     try:
         # The HDR file has passed read_hdr's checks; with --sdr, what encode can still reject
         # (before it fits) is the SDR file, or its size.
-        with _working_on(args.sdr or args.hdr):
+        with _working_on(args.sdr or hdr):
             result = codec.encode(
                 image.pixels,
                 chromaticities=image.chromaticities,
@@ -453,13 +632,14 @@ def _run_encode(args: argparse.Namespace) -> int:
                 options=options,
                 progress=progress,
             )
+            data = stamp(result.jpeg, provenance(source_sha256, settings_digest(recipe)))
     finally:
         close()
     with _working_on(args.output):
-        write_bytes(args.output, result.jpeg)
+        write_bytes(args.output, data)
     if not args.quiet:
         print(
-            f"wrote {args.output}: {len(result.jpeg)} bytes, gain map {result.metadata_bytes} bytes, "
+            f"wrote {args.output}: {len(data)} bytes, gain map {result.metadata_bytes} bytes, "
             f"fit {result.fit_seconds:.1f} s on {result.device}, loss {result.fit_loss:.3e}"
         )
     return EXIT_OK
@@ -467,6 +647,7 @@ def _run_encode(args: argparse.Namespace) -> int:
 
 def _run_decode(args: argparse.Namespace) -> int:
     from .export import EXPORT_SUFFIXES, avif_available, encode, render_any
+    from .hdrio import write_exr
 
     _check_input(args.input)
     _check_output(args.output, tuple(EXPORT_SUFFIXES), "an OpenEXR, a PQ PNG or a PQ AVIF file", [args.input])
@@ -474,12 +655,20 @@ def _run_decode(args: argparse.Namespace) -> int:
     if fmt == "avif" and not avif_available():
         raise _UsageError(f"{args.output}: AVIF output needs the optional 'avif' extra (imagecodecs)")
     with _working_on(args.input):
-        rendition = render_any(args.input, args.headroom)
-    absolute = rendition.absolute()
-    # The maximum of what is written: half floats round it, and rounding keeps the order.
-    peak = float(np.float16(absolute.max())) if fmt == "exr" and args.half else float(absolute.max())
+        # EXR holds linear light only: no PQ image beside it.
+        rendition = render_any(args.input, args.headroom, with_pq=fmt != "exr")
+    absolute, white = rendition.relative, np.float32(rendition.sdr_white_luminance)
+    # The maximum of what is written (float32 products, as written): rounding keeps the order.
+    peak = absolute.max() * white
+    peak = float(np.float16(peak)) if fmt == "exr" and args.half else float(peak)
     with _working_on(args.output):
-        write_bytes(args.output, encode(rendition, fmt, half=args.half))
+        if fmt == "exr":
+            # Scaled in place and written from that one array (the rendition is not used again):
+            # a 50 MP image is 600 MB a copy.
+            absolute *= white
+            write_exr(args.output, absolute, chromaticities=PRIMARIES["bt2020"], white_luminance=1.0, half=args.half)
+        else:
+            write_bytes(args.output, encode(rendition, fmt, half=args.half))
     written = {"exr": "BT.2020 linear cd/m²", "png": "BT.2020 PQ 16-bit PNG (cICP 9/16/0/1)",
                "avif": "BT.2020 PQ 10-bit AVIF (CICP 9/16/0)"}[fmt]
     height, width, _ = absolute.shape
@@ -493,33 +682,161 @@ def _run_decode(args: argparse.Namespace) -> int:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
+    from .batch import JPEG_SUFFIXES, ConvertRecipe, file_digest, provenance, settings_digest, stamp
     from .convert import convert
 
-    _check_input(args.input)
-    _check_output(args.output, _JPEG_SUFFIXES, "a JPEG", [args.input])
     with _arguments():
         fit = codec.FitOptions(
             hidden_width=args.hidden, activation=args.activation, iterations=args.iterations, seed=args.seed,
             device=args.device,
         )
         options = codec.EncodeOptions(residual=args.residual, init=args.init, fit=fit)
+        recipe = ConvertRecipe(args.to, options, args.keep_standard, args.map_scale, args.map_quality)
+    if _batch_mode(args):
+        return _run_batch(args, recipe, JPEG_SUFFIXES)
+    source = args.inputs[0]
+    _check_input(source)
+    _check_output(args.output, _JPEG_SUFFIXES, "a JPEG", [source])
     progress, close = _progress_bar(args.iterations, args.quiet or args.to == "iso")
     start = time.perf_counter()
     try:
-        with _working_on(args.input):
+        with _working_on(source):
             result = convert(
-                args.input, to=args.to, options=options, keep_standard=args.keep_standard,
+                source, to=args.to, options=options, keep_standard=args.keep_standard,
                 map_scale=args.map_scale, map_quality=args.map_quality, progress=progress,
             )
+            data = stamp(result.jpeg, provenance(file_digest(source), settings_digest(recipe)))
     finally:
         close()
     with _working_on(args.output):
-        write_bytes(args.output, result.jpeg)
+        write_bytes(args.output, data)
     if not args.quiet:
         print(
             f"wrote {args.output}: {result.source_kind} {result.source_bytes} bytes -> {args.to} "
-            f"{len(result.jpeg)} bytes in {time.perf_counter() - start:.1f} s"
+            f"{len(data)} bytes in {time.perf_counter() - start:.1f} s"
         )
+    return EXIT_OK
+
+
+def _batch_mode(args: argparse.Namespace) -> bool:
+    """Whether encode or convert works on many files: several inputs, a folder, an output folder, a batch option.
+
+    An output folder is an existing folder or a name without a suffix; a name with another
+    suffix than .jpg stays a (wrong) file name, refused as before.
+    """
+    output = args.output
+    to_folder = output.suffix.lower() not in _JPEG_SUFFIXES and (output.is_dir() or not output.suffix)
+    batch_options = (args.glob, args.jobs, args.report, args.scheduler)
+    return len(args.inputs) > 1 or args.inputs[0].is_dir() or to_folder or args.force or batch_options != (None,) * 4
+
+
+def _run_batch(args: argparse.Namespace, recipe: Recipe, suffixes: Sequence[str]) -> int:
+    """Work on every file (``gainmap encode|convert INPUTS... -o OUTDIR``); exit status 1 if any failed."""
+    from .batch import REPORT_SUFFIXES, run_batch, summary_table, write_report
+
+    if args.report is not None:
+        _check_output(args.report, REPORT_SUFFIXES, "a report", args.inputs)
+    items = _batch_items(args, suffixes)
+    results: list[FileResult] = []
+    try:
+        with _batch_client(args) as client:
+            _collect(run_batch(items, recipe, jobs=args.jobs, client=client, force=args.force), len(items),
+                     args.quiet, results)
+    finally:
+        # Interrupted too: the report then holds the files finished so far.
+        if args.report is not None:
+            with _working_on(args.report):
+                write_report(results, args.report)
+    if not args.quiet:
+        print(summary_table(results), end="")
+    return EXIT_REJECTED if any(result.failed for result in results) else EXIT_OK
+
+
+def _batch_items(args: argparse.Namespace, suffixes: Sequence[str]) -> list[BatchItem]:
+    """The files a batch works on and their outputs; wrong inputs or outputs are usage errors."""
+    from .batch import BatchItem, discover
+
+    first = args.inputs[0]
+    if len(args.inputs) == 1 and first.is_file() and args.output.suffix.lower() in _JPEG_SUFFIXES:
+        _check_output(args.output, _JPEG_SUFFIXES, "a JPEG", [first])
+        return [BatchItem(first, args.output)]
+    if args.output.suffix.lower() in _JPEG_SUFFIXES:
+        raise _UsageError(f"{args.output}: with several inputs or a folder, -o names an output folder, not a JPEG")
+    with _arguments():
+        items = discover(args.inputs, args.output, pattern=args.glob, suffixes=suffixes)
+    if not items:
+        chosen = args.glob or " or ".join(f"*{suffix}" for suffix in suffixes)
+        raise _UsageError(f"no input files: the folders hold no {chosen}")
+    return items
+
+
+@contextmanager
+def _batch_client(args: argparse.Namespace) -> Iterator[Client | None]:
+    """The Dask client of ``--scheduler`` (a LocalCluster's for 'local'), closed after; None without it."""
+    from .batch import dask_missing, default_jobs
+
+    if args.scheduler is None:
+        yield None
+        return
+    missing = dask_missing()
+    if missing is not None:
+        raise _UsageError(f"--scheduler: {missing}")
+    from distributed import Client, LocalCluster
+
+    if args.scheduler == "local":
+        workers = args.jobs or default_jobs()
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            with Client(cluster) as client:
+                yield client
+        return
+    try:
+        client = Client(args.scheduler)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{args.scheduler}: cannot reach the Dask scheduler: {exc}") from exc
+    with client:
+        yield client
+
+
+def _collect(results: Generator[FileResult, None, None], total: int, quiet: bool, into: list[FileResult]) -> None:
+    """Gather the results into ``into`` under one progress bar (files, ETA, failures), or log lines with ``quiet``."""
+    from tqdm import tqdm
+
+    from .batch import log_line
+
+    bar = None if quiet else tqdm(total=total, desc="files", unit="file", file=sys.stderr, dynamic_ncols=True)
+    failed = 0
+    try:
+        with closing(results):
+            for result in results:
+                into.append(result)
+                failed += result.failed
+                if result.failed:
+                    tqdm.write(f"gainmap: {result.problem}", file=sys.stderr)
+                elif quiet:
+                    print(log_line(result))
+                if bar is not None:
+                    bar.set_postfix(failed=failed, refresh=False)
+                    bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _run_edit(args: argparse.Namespace) -> int:
+    from .edit import edit
+
+    _check_input(args.input)
+    _check_output(args.output, _JPEG_SUFFIXES, "a JPEG", [args.input])
+    if not args.operations:
+        raise _UsageError("give at least one operation: --crop, --resize, --rotate, --transpose or --auto-orient")
+    start = time.perf_counter()
+    with _working_on(args.input):
+        result = edit(args.input, args.operations, quality=args.quality)
+    with _working_on(args.output):
+        write_bytes(args.output, result)
+    if not args.quiet:
+        steps = ", ".join(type(operation).__name__.lower() for operation in args.operations)
+        print(f"wrote {args.output}: {steps}; {len(result)} bytes in {time.perf_counter() - start:.1f} s")
     return EXIT_OK
 
 
@@ -721,6 +1038,7 @@ _COMMANDS = {
     "encode": _run_encode,
     "decode": _run_decode,
     "convert": _run_convert,
+    "edit": _run_edit,
     "info": _run_info,
     "demo": _run_demo,
     "meta-init": _run_meta_init,

@@ -1,7 +1,7 @@
 """The public encode/decode API: HDR in, one JPEG out, HDR back.
 
 ``encode`` places the HDR and the SDR base in the BT.2020 PQ domain, computes the residual
-map, fits the network (torch, imported only here and only when encoding), exports the graph,
+map, fits the network (``fitting``, imported only here and only when encoding), exports the graph,
 wraps it in a container and inserts that into the base JPEG without re-encoding it.
 ``decode`` reads the container, checks the graph against the spec's contract, runs it with
 ONNX Runtime over the decoded base and applies the residual.
@@ -33,6 +33,7 @@ from .adaptation import iso21496_weight
 from .atomic import write_bytes
 from .colour import PRIMARIES, PrimariesLike, icc_profile, resolve_chromaticities
 from .errors import ContainerError, InputError, JpegError, NoGainMapError
+from .geometry import Placement
 from .graph import build_graph, check_graph
 from .initweights import load_initial_weights, warn_missing_init
 from .jpeg import check_decodable, is_jpeg, parse_jpeg, replace_segments
@@ -43,6 +44,7 @@ from .options import EncodeOptions as EncodeOptions
 from .options import FitOptions as FitOptions
 from .options import checked_encode_options
 from .residual import (
+    CODE_VALUES,
     EPSILON,
     SDR_WHITE_LUMINANCE,
     Normalisation,
@@ -70,7 +72,7 @@ class EncodeResult:
         metadata_bytes: bytes of every APP segment added, markers and headers included.
         fit_seconds: wall time of the fit.
         fit_loss: final training MSE on the normalised residual.
-        device: torch device the fit ran on.
+        device: the device the fit ran on: "cpu" or "cuda".
     """
 
     jpeg: bytes
@@ -322,6 +324,8 @@ class FitInputs:
         target: float32 (H, W, 3), the normalised residual map, about [-1, 1].
         input_norm: normalisation of code / 255, recorded in the container.
         residual_norm: normalisation of the residual map, recorded in the container.
+        sdr_white_luminance: cd/m² at which base white was placed in the PQ domain, recorded in
+            the container.
     """
 
     base: bytes
@@ -330,6 +334,7 @@ class FitInputs:
     target: np.ndarray
     input_norm: Normalisation
     residual_norm: Normalisation
+    sdr_white_luminance: float = SDR_WHITE_LUMINANCE
 
 
 def prepare_fit_inputs(
@@ -391,7 +396,7 @@ def fit_inputs(
         hdr_pq: float32 (H, W, 3), the HDR in BT.2020 PQ, the size of ``code``.
         options: the residual kind and the base's transfer and primaries.
         sdr_white_luminance: cd/m² at which base white is placed in the PQ domain; the
-            container must record the same value.
+            result carries it to the container.
 
     Returns:
         The fit's inputs.
@@ -404,20 +409,17 @@ def fit_inputs(
         residual: np.ndarray = residual_map(hdr_rows, sdr_pq, options.residual, EPSILON)
         return residual
 
-    # One image-sized float32 array besides the inputs at any time: the input normalisation's
-    # copy is gone before the residual exists, and the residual is normalised in place.
+    # One image-sized float32 array besides the inputs: the residual, normalised in place.
     input_norm = _input_normalisation(code)
     residual = map_rows(residual_rows, np.empty(hdr_pq.shape, np.float32), hdr_pq, code)
     residual_norm = Normalisation.of(residual)
     target = map_rows(residual_norm.apply, residual, residual)
-    return FitInputs(base, code, hdr_pq, target, input_norm, residual_norm)
+    return FitInputs(base, code, hdr_pq, target, input_norm, residual_norm, sdr_white_luminance)
 
 
 def _input_normalisation(code: np.ndarray) -> Normalisation:
-    """``Normalisation.of(code / 255)`` of uint8 (H, W, 3), with one float32 copy of the image, not two."""
-    values = code.astype(np.float32)
-    values /= 255.0
-    return Normalisation.of(values)
+    """``Normalisation.of(code / 255)`` of uint8 (H, W, 3) in float32, from a histogram of ``code`` (no copy of it)."""
+    return Normalisation.of_levels(code, CODE_VALUES)
 
 
 def _initial_weights(options: EncodeOptions) -> MlpWeights | None:
@@ -515,8 +517,8 @@ def encode_prepared(
         residual_mean=residual_norm.mean,
         residual_range=residual_norm.range,
         epsilon=EPSILON,
-        sdr_white_luminance=SDR_WHITE_LUMINANCE,
-        alternate_headroom=_headroom(inputs.hdr_pq, SDR_WHITE_LUMINANCE),
+        sdr_white_luminance=inputs.sdr_white_luminance,
+        alternate_headroom=_headroom(inputs.hdr_pq, inputs.sdr_white_luminance),
     )
     container = ctr.build_container(metadata, build_graph(result.weights, options.fit.activation))
     segments = ctr.to_segments(container)
@@ -592,20 +594,86 @@ def _decode(
     if base_pixels is None:
         where = f"{_source_name(source)}: JPEG base image"
         code = decode_base(data, expected_size=(metadata.width, metadata.height), where=where)
-    elif base_pixels.dtype == np.uint8 and base_pixels.shape == (metadata.height, metadata.width, 3):
-        code = base_pixels
     else:
+        code = _checked_base_pixels(base_pixels, container.placement)
+    return _render_decoded(code, weights, container.metadata, container.placement, display_headroom, engine, with_pq)
+
+
+def _checked_base_pixels(base: np.ndarray, placement: Placement) -> np.ndarray:
+    """``base`` when it is uint8 (H, W, 3) of the placement's size; an InputError otherwise."""
+    width, height = placement.size
+    if base.dtype != np.uint8 or base.shape != (height, width, 3):
         raise InputError(
-            f"base pixels {base_pixels.dtype} {base_pixels.shape} are not uint8 "
-            f"({metadata.height}, {metadata.width}, 3), the size the gain map was made for"
+            f"base pixels {base.dtype} {base.shape} are not uint8 ({height}, {width}, 3), the size the gain map is "
+            "placed on"
         )
+    return base
+
+
+def _render_decoded(
+    code: np.ndarray,
+    weights: MlpWeights,
+    metadata: ctr.GainMapMetadata,
+    placement: Placement,
+    display_headroom: float | None,
+    engine: Engine,
+    with_pq: bool,
+) -> DecodedImage:
+    """Decode steps 7 to 13 of spec §8.1 on checked inputs; ``placement`` is the base's (spec §4.7)."""
     weight = 1.0
     if display_headroom is not None:
         weight = iso21496_weight(display_headroom, metadata.base_headroom, metadata.alternate_headroom)
+    width, height = placement.size
+    metadata = dataclasses.replace(metadata, width=width, height=height)
     rendition = render(
-        weights, metadata, code, weight, engine, linear_unit=metadata.sdr_white_luminance, with_pq=with_pq
+        weights, metadata, code, weight, engine, linear_unit=metadata.sdr_white_luminance, with_pq=with_pq,
+        placement=placement,
     )
     return DecodedImage(rendition.pq, code, metadata, rendition.linear)
+
+
+def decode_pixels(
+    base: np.ndarray,
+    container: ctr.Container,
+    *,
+    placement: Placement | None = None,
+    display_headroom: float | None = None,
+    engine: Engine = "auto",
+    with_pq: bool = True,
+) -> DecodedImage:
+    """Decode the HDR rendition of base pixels that a container's network applies to, edited or not.
+
+    This is :func:`decode` for a base held in memory: an image edited in Pillow (cropped, resized,
+    rotated) decodes with the container's network and the edit's placement, without a refit.
+
+    Args:
+        base: uint8 (H, W, 3), the base image's code values.
+        container: the gain map, as :func:`read_container` or ``Container.with_placement`` give it.
+        placement: where ``base`` lies in the image the network was fitted on, of size (W, H);
+            None takes the container's own (the identity for an unedited file).
+        display_headroom: as for :func:`decode`.
+        engine: as for :func:`decode`.
+        with_pq: as for :func:`decode`.
+
+    Returns:
+        The HDR rendition of ``base``; its ``metadata`` has ``base``'s width and height.
+
+    Raises:
+        GraphContractError: the container's graph breaks the contract. ContainerError: a
+            placement fitted on another image than the container's network. InputError: ``base``
+            not uint8 (H, W, 3) of the placement's size; an image too large for the memory available.
+    """
+    placement = placement or container.placement
+    if placement.source_size != container.placement.source_size:
+        raise ContainerError(
+            f"placement for a network fitted on {placement.source_size}, the container's was fitted on "
+            f"{container.placement.source_size}"
+        )
+    code = _checked_base_pixels(base, placement)
+    metadata = container.metadata
+    with memory_guard("base pixels"):
+        weights = check_graph(container.graph, metadata.activation, metadata.hidden_width)
+        return _render_decoded(code, weights, metadata, placement, display_headroom, engine, with_pq)
 
 
 def encode_file(
@@ -627,12 +695,36 @@ def encode_file(
         options: see :class:`EncodeOptions`.
         progress: fit progress callback.
     """
+    result = encode_hdr_file(
+        hdr_path, sdr_path=sdr_path, white_luminance=white_luminance, options=options, progress=progress
+    )
+    write_bytes(output_path, result.jpeg)
+    return result
+
+
+def encode_hdr_file(
+    hdr_path: str | os.PathLike[str],
+    *,
+    sdr_path: str | os.PathLike[str] | None = None,
+    white_luminance: float | None = None,
+    options: EncodeOptions | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> EncodeResult:
+    """Encode an OpenEXR or Radiance file to a gain-map JPEG, in memory (:func:`encode_file` without the write).
+
+    Args:
+        hdr_path: the HDR image; its chromaticities and whiteLuminance are honoured.
+        sdr_path: an SDR JPEG (kept byte for byte) or PNG to use as the base.
+        white_luminance: cd/m² of HDR value 1.0 when the file does not say; default 100.
+        options: see :class:`EncodeOptions`.
+        progress: fit progress callback.
+    """
     from .hdrio import read_hdr
 
     image = read_hdr(hdr_path)
     luminance = image.white_luminance or white_luminance or DEFAULT_WHITE_LUMINANCE
     sdr = _read_source(sdr_path) if sdr_path is not None else None
-    result = encode(
+    return encode(
         image.pixels,
         chromaticities=image.chromaticities,
         white_luminance=luminance,
@@ -640,8 +732,6 @@ def encode_file(
         options=options,
         progress=progress,
     )
-    write_bytes(output_path, result.jpeg)
-    return result
 
 
 def decode_file(source: Source, output_path: str | os.PathLike[str], *, half: bool = False) -> DecodedImage:

@@ -60,10 +60,18 @@ def pq_encode(luminance: np.ndarray) -> np.ndarray:
     Returns:
         PQ code values in [0, 1], same shape, float32 when the input is float32.
     """
-    y = np.clip(luminance / PQ_PEAK_LUMINANCE, 0.0, 1.0)
-    y_m1 = np.power(y, PQ_M1)
-    code: np.ndarray = np.power((PQ_C1 + PQ_C2 * y_m1) / (1.0 + PQ_C3 * y_m1), PQ_M2)
-    return code
+    # In place on one new array: the formula's temporaries each cost an image-sized
+    # allocation and its page faults. Same operations, same order, same result bits.
+    y = np.asarray(np.divide(luminance, PQ_PEAK_LUMINANCE))
+    np.clip(y, 0.0, 1.0, out=y)
+    np.power(y, PQ_M1, out=y)
+    numerator = np.multiply(y, PQ_C2, out=np.empty_like(y))
+    numerator += PQ_C1
+    y *= PQ_C3
+    y += 1.0
+    numerator /= y
+    code: np.ndarray = np.power(numerator, PQ_M2, out=numerator)
+    return _scalar_if_0d(code)
 
 
 def pq_decode(code: np.ndarray) -> np.ndarray:
@@ -75,10 +83,23 @@ def pq_decode(code: np.ndarray) -> np.ndarray:
     Returns:
         Linear light in cd/m², same shape, in [0, 10000].
     """
-    e = np.power(np.clip(code, 0.0, 1.0), 1.0 / PQ_M2)
-    y = np.maximum(e - PQ_C1, 0.0) / (PQ_C2 - PQ_C3 * e)
-    luminance: np.ndarray = PQ_PEAK_LUMINANCE * np.power(y, 1.0 / PQ_M1)
-    return luminance
+    # In place, as pq_encode; c2 - c3 e is computed as its own rounding, so the bits are the formula's.
+    e = np.asarray(np.clip(code, 0.0, 1.0))
+    np.power(e, 1.0 / PQ_M2, out=e)
+    y = np.subtract(e, PQ_C1, out=np.empty_like(e))
+    np.maximum(y, 0.0, out=y)
+    e *= PQ_C3
+    np.subtract(PQ_C2, e, out=e)
+    y /= e
+    np.power(y, 1.0 / PQ_M1, out=y)
+    y *= PQ_PEAK_LUMINANCE
+    return _scalar_if_0d(y)
+
+
+def _scalar_if_0d(values: np.ndarray) -> np.ndarray:
+    """A numpy scalar for a 0-d array, as the ufuncs themselves return; the array otherwise."""
+    result: np.ndarray = values if values.ndim else values[()]
+    return result
 
 
 def srgb_decode(code: np.ndarray) -> np.ndarray:

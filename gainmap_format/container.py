@@ -8,6 +8,7 @@ the container into APP15 segments and joins them again.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import construct as cs
 from . import structs
 from .colour import PrimariesName, TransferName
 from .errors import ContainerError, UnsupportedVersionError
+from .geometry import Placement
 from .jpeg import APP0, MAX_SEGMENT_PAYLOAD, JpegLayout, Segment
 from .registries import (
     ACTIVATION_CODES,
@@ -35,11 +37,18 @@ from .registries import (
 Code = TypeVar("Code", bound=str)
 
 #: Spec §5: the format version this library implements, as (major, minor): the newest
-#: minimum_version it reads and the writer_version it writes.
-FORMAT_VERSION = (2, 0)
-#: Spec §5 [VER-1]: the minimum_version this library writes. Version 2.0 only narrowed the value
-#: ranges of version 1.0, so every container it writes is a valid 1.0 container and says so.
+#: minimum_version it reads, and the writer_version of a container that uses its placement.
+FORMAT_VERSION = (2, 1)
+#: Spec §5 [VER-1]: the minimum_version this library writes for a container without a placement.
+#: Version 2.0 only narrowed the value ranges of version 1.0, so such a container is a valid 1.0
+#: container and says so.
 MINIMUM_VERSION = (1, 0)
+#: Spec §4.7: the version that introduced the placement record; a container with a placement
+#: other than the identity needs it ([VER-1]), so that 1.x and 2.0 readers refuse it.
+PLACEMENT_VERSION = (2, 1)
+#: Spec §5 [VER-2]: the writer_version of a container without a placement. Such a container uses
+#: nothing newer than 2.0, and writing 2.0 keeps it the same bytes as a 2.0 writer's.
+PLAIN_WRITER_VERSION = (2, 0)
 
 #: Spec §3.1: our segments are APP15.
 APP_MARKER_INDEX = 15
@@ -53,6 +62,11 @@ MAX_SEGMENTS = 255
 MAX_HEADROOM = 14.0
 #: Fixed fields, graph and room for minor-version extensions (spec §4.6).
 MAX_CONTAINER_BYTES = MAX_GRAPH_BYTES + 4096
+#: Spec §4.7 table 7b: bounds on the placement matrix. A linear coefficient beyond 2^16 would
+#: take one output pixel over more than the widest source; translations up to 2^32 leave room for
+#: any composition of edits, and keep a x + b y + c finite and exact to 2^-20 pixel in binary64.
+MAX_PLACEMENT_SCALE = 2.0**16
+MAX_PLACEMENT_SHIFT = 2.0**32
 
 #: Spec §4.6 table 7: the physically meaningful range of each f32 field, bounds included.
 #: NaN lies in no range, so these checks also reject it.
@@ -90,7 +104,8 @@ class GainMapMetadata:
         base_headroom: log2 of the base rendition's headroom over SDR white (0 for SDR), in [0, 14].
         alternate_headroom: log2 of the HDR rendition's peak over SDR white, in [base_headroom, 14].
         frequencies: sinusoidal encoding frequencies per input (12).
-        writer_version: (major, minor) of the format version the writer knew.
+        writer_version: (major, minor) of the format version the writer knew; a container that
+            carries a placement is written as 2.1 whatever this says.
     """
 
     residual: ResidualKind
@@ -109,7 +124,7 @@ class GainMapMetadata:
     base_headroom: float = 0.0
     alternate_headroom: float = 0.0
     frequencies: int = FREQUENCIES
-    writer_version: tuple[int, int] = FORMAT_VERSION
+    writer_version: tuple[int, int] = PLAIN_WRITER_VERSION
 
     @property
     def peak_luminance(self) -> float:
@@ -125,11 +140,41 @@ class Container:
         metadata: the checked fields.
         graph: the ONNX model bytes, to be checked with ``graph.check_graph`` before use.
         size: the container's length in bytes, checksum included.
+        placement: where the base's pixels lie in the image the network was fitted on (spec
+            §4.7); the identity of the base's size when the container has no placement record.
     """
 
     metadata: GainMapMetadata
     graph: bytes
     size: int
+    placement: Placement
+
+    def to_bytes(self) -> bytes:
+        """The container serialised again (spec §4), with its placement record when it needs one."""
+        return build_container(self.metadata, self.graph, self.placement)
+
+    def with_placement(self, placement: Placement) -> Container:
+        """The same network for an edited base: ``placement`` replaces the current one.
+
+        Compose the edit onto :attr:`placement` first (``container.placement.crop(...)``); the
+        result's ``width`` and ``height`` are the edited base's, ``placement.size``.
+
+        Raises:
+            ContainerError: a placement that a reader would reject (spec §4.7), or one fitted on
+                another image than this container's.
+        """
+        if placement.source_size != self.placement.source_size:
+            raise ContainerError(
+                f"placement for a network fitted on {placement.source_size}, this one was fitted on "
+                f"{self.placement.source_size}"
+            )
+        width, height = placement.size
+        metadata = dataclasses.replace(self.metadata, width=width, height=height)
+        return Container(metadata, self.graph, len(build_container(metadata, self.graph, placement)), placement)
+
+    def segments(self) -> list[Segment]:
+        """The APP15 segments that carry this container in a JPEG (spec §3.1)."""
+        return to_segments(self.to_bytes())
 
 
 def _version_code(version: tuple[int, int]) -> int:
@@ -145,20 +190,38 @@ def _rational(value: float) -> dict[str, int]:
     return {"numerator": round(value * _HEADROOM_DENOMINATOR), "denominator": _HEADROOM_DENOMINATOR}
 
 
-def build_container(metadata: GainMapMetadata, graph: bytes) -> bytes:
+def build_container(metadata: GainMapMetadata, graph: bytes, placement: Placement | None = None) -> bytes:
     """Serialise metadata and graph into container bytes (spec §4), CRC-32 included.
 
+    Args:
+        metadata: the fields; ``width`` and ``height`` are the base image's.
+        graph: the ONNX model bytes.
+        placement: where the base lies in the image the network was fitted on (spec §4.7); None
+            or the identity writes no placement record, the same bytes as a 2.0 writer.
+
     Raises:
-        ContainerError: a field outside its range (spec §4.6), or a graph over the bound; nothing
-            a reader would reject is written ([CON-31]).
+        ContainerError: a field outside its range (spec §4.6), a graph over the bound, or a
+            placement out of bounds or for another base size; nothing a reader would reject is
+            written ([CON-31]).
     """
     check_metadata(metadata)
     if len(graph) > MAX_GRAPH_BYTES:
         raise ContainerError(f"graph of {len(graph)} bytes is over the {MAX_GRAPH_BYTES}-byte bound")
+    minimum, writer, extensions = MINIMUM_VERSION, metadata.writer_version, b""
+    if placement is not None:
+        if placement.size != (metadata.width, metadata.height):
+            raise ContainerError(
+                f"placement describes a {placement.size} image, the container's base is "
+                f"{(metadata.width, metadata.height)}"
+            )
+        if not placement.is_identity:
+            check_placement(placement)
+            minimum, writer = PLACEMENT_VERSION, max(writer, FORMAT_VERSION)
+            extensions = _placement_record(placement)
     body = structs.CONTAINER_BODY_V1.build(
         {
-            "minimum_version": _version_code(MINIMUM_VERSION),
-            "writer_version": _version_code(metadata.writer_version),
+            "minimum_version": _version_code(minimum),
+            "writer_version": _version_code(writer),
             "flags": 0,
             "residual_kind": RESIDUAL_CODES[metadata.residual],
             "residual_domain": DOMAIN_BT2020_PQ,
@@ -178,10 +241,51 @@ def build_container(metadata: GainMapMetadata, graph: bytes) -> bytes:
             "base_headroom": _rational(metadata.base_headroom),
             "alternate_headroom": _rational(metadata.alternate_headroom),
             "graph": graph,
-            "extensions": b"",
+            "extensions": extensions,
         }
     )
     return bytes(body + structs.CHECKSUM.build(zlib.crc32(body)))
+
+
+def _placement_record(placement: Placement) -> bytes:
+    """Spec §4.7: the 56-byte placement record."""
+    width, height = placement.source_size
+    return bytes(structs.PLACEMENT.build({"source_width": width, "source_height": height, "matrix": placement.matrix}))
+
+
+def _placement_problem(source_size: tuple[int, ...], matrix: tuple[float, ...]) -> str | None:
+    """Spec §4.7 [CON-44]: what is wrong with a placement record's values, or None."""
+    for name, side in zip(("source_width", "source_height"), source_size, strict=True):
+        if not 1 <= side <= MAX_IMAGE_SIDE:
+            return f"container placement field {name} is {side}, outside [1, {MAX_IMAGE_SIDE}]"
+    for name, value in zip("abcdef", matrix, strict=True):
+        bound = MAX_PLACEMENT_SHIFT if name in "cf" else MAX_PLACEMENT_SCALE
+        # NaN fails the comparison, so it is reported here too.
+        if not -bound <= value <= bound:
+            return f"container placement matrix entry {name} is {value!r}, outside [-{bound:g}, {bound:g}]"
+    return None
+
+
+def check_placement(placement: Placement) -> None:
+    """Spec §4.7: the bounds every reader and writer applies to a placement record.
+
+    Raises:
+        ContainerError: naming the first value out of bounds.
+    """
+    problem = _placement_problem(placement.source_size, placement.matrix)
+    if problem:
+        raise ContainerError(problem)
+
+
+def _parse_placement(record: bytes, size: tuple[int, int]) -> Placement:
+    """Spec §4.7: the placement record, checked; ``size`` is the base's (width, height)."""
+    fields = structs.PLACEMENT.parse(record)
+    source_size = (int(fields.source_width), int(fields.source_height))
+    a, b, c, d, e, f = (float(v) for v in fields.matrix)
+    problem = _placement_problem(source_size, (a, b, c, d, e, f))
+    if problem:
+        raise ContainerError(problem)
+    return Placement(source_size, size, (a, b, c, d, e, f))
 
 
 def parse_container(data: bytes) -> Container:
@@ -207,17 +311,37 @@ def parse_container(data: bytes) -> Container:
             f"over {len(body)} bytes; the gain map is damaged"
         )
     prefix = structs.CONTAINER_PREFIX.parse(body)
-    _check_version(_version_pair(prefix.minimum_version))
+    minimum = _version_pair(prefix.minimum_version)
+    _check_version(minimum)
     try:
         fields = structs.CONTAINER_BODY_V1.parse(body)
     except cs.ConstructError as exc:
         raise ContainerError(f"malformed container body: {exc}") from exc
     if len(fields.graph) > MAX_GRAPH_BYTES:
         raise ContainerError(f"graph of {len(fields.graph)} bytes is over the {MAX_GRAPH_BYTES}-byte bound")
-    _check_extensions(fields)
+    record, extensions = _split_extensions(bytes(fields.extensions), minimum)
+    _check_extensions(extensions, _version_pair(fields.writer_version))
     metadata = _metadata_from_fields(fields)
     check_metadata(metadata)
-    return Container(metadata, bytes(fields.graph), len(data))
+    size = (metadata.width, metadata.height)
+    placement = Placement.identity(size) if record is None else _parse_placement(record, size)
+    return Container(metadata, bytes(fields.graph), len(data), placement)
+
+
+def _split_extensions(extensions: bytes, minimum: tuple[int, int]) -> tuple[bytes | None, bytes]:
+    """Spec §4.7 [CON-43]: from version 2.1 on, the extensions open with the placement record.
+
+    Returns:
+        The record (None below 2.1) and the bytes after it.
+    """
+    if minimum < PLACEMENT_VERSION:
+        return None, extensions
+    if len(extensions) < structs.PLACEMENT_SIZE:
+        raise ContainerError(
+            f"container of minimum version {minimum[0]}.{minimum[1]} has {len(extensions)} bytes after the graph, "
+            f"too few for its {structs.PLACEMENT_SIZE}-byte placement record"
+        )
+    return extensions[: structs.PLACEMENT_SIZE], extensions[structs.PLACEMENT_SIZE :]
 
 
 def _check_version(minimum: tuple[int, int]) -> None:
@@ -233,15 +357,14 @@ def _check_version(minimum: tuple[int, int]) -> None:
         )
 
 
-def _check_extensions(fields: cs.Container) -> None:
-    """Spec §5: bytes after the graph are fields of a newer minor version, which we skip.
+def _check_extensions(extensions: bytes, written_by: tuple[int, int]) -> None:
+    """Spec §5: bytes after the graph and placement record are a newer minor version's, skipped.
 
     A writer of this very version has no such fields, so from it they are damage.
     """
-    written_by = _version_pair(fields.writer_version)
-    if fields.extensions and written_by <= FORMAT_VERSION:
+    if extensions and written_by <= FORMAT_VERSION:
         raise ContainerError(
-            f"container written by version {written_by[0]}.{written_by[1]} has {len(fields.extensions)} "
+            f"container written by version {written_by[0]}.{written_by[1]} has {len(extensions)} "
             "unexpected bytes after the graph"
         )
 

@@ -41,7 +41,7 @@ from .codec import decode_base, encode_prepared, fit_inputs
 from .colour import PRIMARIES, PrimariesName, TransferName, convert_primaries
 from .errors import InputError, NoGainMapError, StandardGainMapError
 from .export import STANDARD_SDR_WHITE, read_named, render_any
-from .jpeg import check_decodable, parse_jpeg, replace_segments
+from .jpeg import image_end, parse_jpeg, replace_segments
 from .limits import map_rows, memory_guard
 from .options import EncodeOptions, checked_encode_options
 from .residual import hdr_to_pq
@@ -64,7 +64,6 @@ STANDARD_BASE_TRANSFER: TransferName = "srgb"
 #: Spec §4.5: the largest headroom a container records.
 _MAX_HEADROOM = ctr.MAX_HEADROOM
 
-_EOI = b"\xff\xd9"
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,7 @@ class ConvertResult:
         source_bytes: size of the input file.
         fit_seconds: wall time of the fit (0 for an ISO output).
         device: where the fit ran ("" for an ISO output).
+        fit_loss: the fit's final training MSE on the normalised residual (None for an ISO output).
     """
 
     jpeg: bytes
@@ -86,6 +86,7 @@ class ConvertResult:
     source_bytes: int
     fit_seconds: float = 0.0
     device: str = ""
+    fit_loss: float | None = None
 
 
 def convert(
@@ -172,11 +173,8 @@ def convert_file(
 def primary_image(data: bytes, gain_map: StandardGainMap) -> bytes:
     """The primary image, SOI to EOI, without the images that follow it.
 
-    It ends at the first EOI marker after its first scan, before the first image that MPF or
-    the gain map's location puts after it.
-
-    Limit: a DQT or other segment between scans that holds the bytes 0xFF 0xD9 would end it
-    early; the cut image is then checked whole, so that is refused, never silently wrong.
+    It ends at its end of image (EOI), found by walking its segments and scans, which must come
+    before the first image that MPF or the gain map's location puts after it.
 
     Args:
         data: the whole file.
@@ -186,8 +184,7 @@ def primary_image(data: bytes, gain_map: StandardGainMap) -> bytes:
         The primary image's bytes, unchanged.
 
     Raises:
-        StandardGainMapError: no EOI before the gain-map image.
-        JpegError: the primary is malformed or truncated.
+        JpegError: the primary is malformed, truncated or has no EOI before the gain-map image.
     """
     layout = parse_jpeg(data)
     try:
@@ -198,21 +195,12 @@ def primary_image(data: bytes, gain_map: StandardGainMap) -> bytes:
     # Some writers get MPF offsets wrong (the reader then found the map through GContainer):
     # only an offset where an image starts bounds the primary.
     images = [o for o in followers if o > scan_start and data[o : o + 2] == b"\xff\xd8"]
-    return _cut_at_eoi(data, scan_start, min([gain_map.gain_map_offset, *images]))
+    return _cut_at_eoi(data, min([gain_map.gain_map_offset, *images]))
 
 
-def _cut_at_eoi(data: bytes, scan_start: int, end: int) -> bytes:
-    """``data`` up to its first EOI marker after ``scan_start`` and before ``end``, checked whole.
-
-    Entropy-coded data never holds 0xFF 0xD9 (a 0xFF there is followed by 0x00 or a restart
-    marker), so the first one after the first scan ends the image.
-    """
-    eoi = data.find(_EOI, scan_start, end)
-    if eoi < 0:
-        raise StandardGainMapError(f"the primary image has no end of image (EOI) before offset {end}")
-    primary = data[: eoi + len(_EOI)]
-    check_decodable(primary, "primary image")
-    return primary
+def _cut_at_eoi(data: bytes, end: int) -> bytes:
+    """The image that starts ``data``, up to its end of image (EOI), which must come before ``end``."""
+    return data[: image_end(data[:end], "primary image")]
 
 
 def _to_gainmlp(
@@ -241,7 +229,6 @@ def _to_gainmlp(
     low = min(max(min(meta.base_headroom, meta.alternate_headroom), 0.0), _MAX_HEADROOM)
     metadata = dataclasses.replace(
         result.metadata,
-        sdr_white_luminance=STANDARD_SDR_WHITE,
         base_headroom=low,
         alternate_headroom=min(max(meta.max_headroom, low), _MAX_HEADROOM),
     )
@@ -252,7 +239,7 @@ def _to_gainmlp(
     output = replace_segments(parse_jpeg(base), segments, ctr.is_our_segment).to_bytes()
     if keep_standard:
         output = attach_gain_map(output, gain_map)
-    return ConvertResult(output, meta.kind, metadata, len(data), result.fit_seconds, result.device)
+    return ConvertResult(output, meta.kind, metadata, len(data), result.fit_seconds, result.device, result.fit_loss)
 
 
 def _carried(jpeg: bytes) -> bytes:
@@ -291,5 +278,4 @@ def _gainmlp_primary(data: bytes) -> bytes:
     gain_map = find_gain_map(without_ours)
     if gain_map is not None:
         return strip_standard(primary_image(without_ours, gain_map))
-    scan_start = len(without_ours) - len(parse_jpeg(without_ours).scan)
-    return _cut_at_eoi(without_ours, scan_start, len(without_ours))
+    return _cut_at_eoi(without_ours, len(without_ours))

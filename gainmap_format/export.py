@@ -106,7 +106,9 @@ def read_named(source: bytes | str | os.PathLike[str]) -> tuple[bytes, str]:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from exc
 
 
-def render_any(source: bytes | str | os.PathLike[str], display_headroom: float | None = None) -> Rendition:
+def render_any(
+    source: bytes | str | os.PathLike[str], display_headroom: float | None = None, *, with_pq: bool = True
+) -> Rendition:
     """Decode the HDR of a GainMLP or standard gain-map JPEG.
 
     A file with both (``convert --keep-standard``) is decoded as GainMLP.
@@ -115,6 +117,8 @@ def render_any(source: bytes | str | os.PathLike[str], display_headroom: float |
         source: the file's bytes or path.
         display_headroom: log2 of the display's peak over SDR white; None for the file's
             fullest rendition. Either kind is weighted the ISO 21496-1 way.
+        with_pq: keep a GainMLP decode's own PQ code values (:attr:`Rendition.decoded_pq`);
+            False, for a caller that writes linear light only, saves an image-sized array.
 
     Returns:
         The rendition.
@@ -128,7 +132,7 @@ def render_any(source: bytes | str | os.PathLike[str], display_headroom: float |
 
     data, name = read_named(source)
     if ctr.from_layout(parse_jpeg(data)) is not None:
-        decoded = decode(data, display_headroom=display_headroom)
+        decoded = decode(data, display_headroom=display_headroom, with_pq=with_pq)
         meta = decoded.metadata
         return Rendition(decoded.relative, meta.sdr_white_luminance, "gainmlp", meta.alternate_headroom, decoded.pq)
     gain_map = find_gain_map(data)

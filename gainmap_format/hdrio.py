@@ -33,7 +33,7 @@ from .atomic import atomic_output, write_bytes
 from .colour import PRIMARIES, Chromaticities, luminance_weights
 from .errors import InputError, InputRepairWarning
 from .limits import MAX_PIXELS as MAX_PIXELS
-from .limits import check_pixel_count, memory_guard
+from .limits import check_pixel_count, map_rows, memory_guard
 
 REC709_CHROMATICITIES: Chromaticities = PRIMARIES["bt709"]
 """ITU-R BT.709 primaries with a D65 white: OpenEXR's documented default, and ours for Radiance."""
@@ -202,12 +202,17 @@ def _write_exr(
     }
     if white_luminance is not None:
         header["whiteLuminance"] = _checked_white_luminance(white_luminance, name)
-    dtype = np.float16 if half else np.float32
-    limit = np.finfo(dtype).max
-    stored = np.clip(rgb, -limit, limit).astype(dtype)
-    channels = {c: np.ascontiguousarray(stored[..., i]) for i, c in enumerate("RGB")}
     with atomic_output(path) as temporary:
-        OpenEXR.File(header, channels).write(str(temporary))
+        # Interleaved, as the binding writes an "RGB" group: no per-channel copies.
+        OpenEXR.File(header, {"RGB": _stored(rgb, np.float16 if half else np.float32)}).write(str(temporary))
+
+
+def _stored(rgb: np.ndarray, dtype: type[np.floating[Any]]) -> np.ndarray:
+    """``rgb`` as C-contiguous ``dtype``, clipped to its range: itself when it is ``dtype``, else made in row blocks."""
+    if rgb.dtype == dtype:
+        return np.ascontiguousarray(rgb)  # finite (checked) values of the type are within its range
+    limit = np.finfo(dtype).max
+    return map_rows(lambda rows: np.clip(rows, -limit, limit), np.empty(rgb.shape, dtype), rgb)
 
 
 def write_radiance(path: str | os.PathLike[str], pixels: np.ndarray) -> None:
@@ -395,6 +400,9 @@ def _exr_rgb(name: str, shape: tuple[int, int], chromaticities: Chromaticities) 
     The binding's channel arrays are released when this returns, before the caller's repair.
     """
     channels = _exr_pixels(name)
+    group = channels.get("RGB", channels.get("RGBA"))
+    if group is not None:
+        return _exr_interleaved(group, shape, name)
     if {"R", "G", "B"} <= channels.keys():
         rgb = np.empty((*shape, 3), dtype=np.float32)
         for index, channel in enumerate("RGB"):
@@ -403,6 +411,17 @@ def _exr_rgb(name: str, shape: tuple[int, int], chromaticities: Chromaticities) 
     if "Y" in channels:
         return _exr_luminance_chroma(channels, shape, chromaticities, name)
     raise InputError(f"{name}: channels {sorted(channels)} hold neither R, G, B nor Y (RY, BY)")
+
+
+def _exr_interleaved(group: OpenEXR.Channel, shape: tuple[int, int], name: str) -> np.ndarray:
+    """R, G, B as the binding interleaves them, (H, W, 3 or 4), as float32 (H, W, 3) after checks."""
+    pixels = group.pixels
+    if pixels is None or pixels.dtype not in (np.float16, np.float32):
+        raise InputError(f"{name}: channels R, G, B hold {group.type()}, not floats")
+    if pixels.ndim != 3 or pixels.shape[:2] != shape:
+        raise InputError(f"{name}: channels R, G, B have shape {pixels.shape[:2]}, expected {shape}")
+    # One pass, a block of rows per thread: the cast (or, for float32 RGBA, the copy) also drops alpha.
+    return map_rows(lambda rows: rows[..., :3], np.empty((*shape, 3), np.float32), pixels)
 
 
 def _exr_samples(header: dict[str, Any], name: str) -> int:
@@ -423,8 +442,19 @@ def _describe(value: object) -> str:
 
 
 def _exr_pixels(name: str) -> dict[str, OpenEXR.Channel]:
+    """The first part's channels; R, G, B (and A) interleaved as one "RGB" ("RGBA") group where they can be.
+
+    Interleaved by the binding's C++, R, G and B cost one read and one cast rather than three
+    strided copies. Channels of different types or samplings cannot be interleaved: those files
+    are read again, channel by channel, and checked one channel at a time.
+    """
     try:
-        channels: dict[str, OpenEXR.Channel] = OpenEXR.File(name, separate_channels=True).channels()
+        channels: dict[str, OpenEXR.Channel] = OpenEXR.File(name).channels()
+        return channels
+    except Exception:  # mixed types or samplings: the separate read below decides
+        pass
+    try:
+        channels = OpenEXR.File(name, separate_channels=True).channels()
         return channels
     except Exception as exc:  # truncated or corrupt pixel data: the binding says "0 parts"
         raise InputError(f"{name}: cannot decode the OpenEXR pixel data: {exc}") from exc

@@ -12,6 +12,7 @@ times in a few kilobytes, and each repetition costs the decoder a pass over the 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ SOS = 0xDA
 APP0 = 0xE0
 APP1 = 0xE1
 APP15 = 0xEF
+COM = 0xFE
 
 #: A segment's length field counts itself (2 bytes) and is 16 bits wide.
 MAX_SEGMENT_PAYLOAD = 0xFFFF - 2
@@ -151,13 +153,30 @@ def check_decodable(data: bytes, where: str) -> None:
             scans, or truncated (the data ends before EOI, which decoders would fill with
             grey). The message starts with ``where``.
     """
+    image_end(data, where)
+
+
+def image_end(data: bytes, where: str) -> int:
+    """The offset just after a JPEG's end of image (EOI), found as :func:`check_decodable` walks it.
+
+    Args:
+        data: the image, from its SOI marker on; bytes after its EOI (an MPF secondary image)
+            are not read.
+        where: the file or image, for the message.
+
+    Returns:
+        The length of the image's own bytes, EOI included.
+
+    Raises:
+        JpegError: as :func:`check_decodable`.
+    """
     try:
-        _walk_to_end(data)
+        return _walk_to_end(data)
     except JpegError as exc:
         raise JpegError(f"{where}: {exc}") from None
 
 
-def _walk_to_end(data: bytes) -> None:
+def _walk_to_end(data: bytes) -> int:
     """Walk a JPEG from SOI to EOI, counting scans (see :func:`check_decodable`)."""
     if not is_jpeg(data):
         raise JpegError(f"not a JPEG file: it starts with {bytes(data[:4]).hex(' ')!r}, not FF D8 FF")
@@ -165,7 +184,7 @@ def _walk_to_end(data: bytes) -> None:
     while True:
         marker, start = _next_marker(data, pos, "the end of image (EOI)" if scans else "the first scan (SOS)")
         if marker == EOI and scans:
-            return
+            return start + 2
         if marker in (SOI, EOI):
             raise JpegError(f"unexpected marker 0xFF{marker:02X} at offset {start} before any scan")
         if marker in _STANDALONE:
@@ -251,3 +270,146 @@ def replace_segments(
         insert_at += 1
     merged = kept[:insert_at] + list(new_segments) + kept[insert_at:]
     return JpegLayout(tuple(merged), layout.scan)
+
+
+def with_comment(data: bytes, comment: bytes) -> bytes:
+    """``data`` with a comment (COM) segment, in place of those whose first word is the same.
+
+    The segment goes where :func:`replace_segments` puts new segments (after the leading APP0
+    and APP1 segments); nothing else in the file changes, the image data included.
+
+    Args:
+        data: the whole file.
+        comment: the comment's bytes, a first word ending in a space, then the text; at most
+            :data:`MAX_SEGMENT_PAYLOAD` bytes.
+
+    Returns:
+        The new file.
+
+    Raises:
+        JpegError: ``data`` is malformed, or the comment is too long for a segment.
+    """
+    word = comment.partition(b" ")[0] + b" "
+    return replace_segments(
+        parse_jpeg(data), [Segment(COM, comment)], lambda s: s.marker == COM and s.payload.startswith(word)
+    ).to_bytes()
+
+
+def comments(data: bytes, word: bytes) -> list[bytes]:
+    """The comment (COM) segments before the first scan whose payload starts with ``word``, in file order.
+
+    Raises:
+        JpegError: ``data`` is malformed.
+    """
+    return [s.payload for s in parse_jpeg(data).segments if s.marker == COM and s.payload.startswith(word)]
+
+
+# --- Quantisation tables and the quality they were made at (re-encoding an edited base) ---
+
+DQT = 0xDB
+
+#: ITU-T T.81 Annex K, tables K.1 (luminance) and K.2 (chrominance), in natural (row-major)
+#: order: the tables that libjpeg, and so Pillow and most cameras' encoders, scale by quality.
+IJG_TABLES = (
+    (
+        16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+        14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+        18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+        49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    ),
+    (
+        17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+        24, 26, 56, 99, 99, 99, 99, 99, 47, 66, *(99,) * 38,
+    ),
+)  # fmt: skip
+
+#: ITU-T T.81 figure A.6: the natural-order position of each coefficient as a DQT segment lists them.
+ZIGZAG = (
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6,
+    7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31,
+    39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+)  # fmt: skip
+
+
+def quantisation_tables(data: bytes) -> dict[int, tuple[int, ...]]:
+    """The quantisation tables a JPEG defines before its first scan (ITU-T T.81 §B.2.4.1).
+
+    Args:
+        data: the whole file.
+
+    Returns:
+        Table id (0-3) -> 64 quantiser values in natural (row-major) order; a table defined
+        twice keeps its last definition, as decoders do.
+
+    Raises:
+        JpegError: malformed file, or a DQT segment whose length does not match its tables.
+    """
+    tables: dict[int, tuple[int, ...]] = {}
+    for segment in parse_jpeg(data).segments:
+        if segment.marker != DQT:
+            continue
+        payload, pos = segment.payload, 0
+        while pos < len(payload):
+            precision, table_id = payload[pos] >> 4, payload[pos] & 0x0F
+            width = 2 if precision else 1
+            end = pos + 1 + 64 * width
+            if precision > 1 or table_id > 3 or end > len(payload):
+                raise JpegError(f"DQT segment at offset {segment.offset}: malformed table at byte {pos}")
+            raw = payload[pos + 1 : end]
+            values = [int.from_bytes(raw[i : i + width], "big") for i in range(0, len(raw), width)]
+            natural = [0] * 64
+            for k, position in enumerate(ZIGZAG):
+                natural[position] = values[k]
+            tables[table_id] = tuple(natural)
+            pos = end
+    return tables
+
+
+def ijg_table(quality: int, which: int, baseline: bool = True) -> tuple[int, ...]:
+    """libjpeg's ``jpeg_set_quality`` scaling of an Annex K table.
+
+    Args:
+        quality: 1 to 100.
+        which: 0 for the luminance table, 1 for the chrominance table.
+        baseline: clamp to 255, as 8-bit (baseline) tables must be.
+
+    Returns:
+        64 quantiser values in natural order.
+    """
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    top = 255 if baseline else 32767
+    return tuple(min(max((base * scale + 50) // 100, 1), top) for base in IJG_TABLES[which])
+
+
+def estimate_quality(data: bytes) -> int:
+    """The libjpeg quality whose scaled Annex K tables are nearest a JPEG's own tables.
+
+    Tables 0 and 1 (luminance and chrominance as libjpeg assigns them) are compared in the log
+    domain, so that a step of 1 to 2 in a fine table counts as much as 50 to 100 in a coarse
+    one. Exact for libjpeg-made files (Pillow, libjpeg-turbo); for an encoder with tables of its
+    own (some cameras) it is the IJG quality of similar fineness.
+
+    Args:
+        data: the whole file (or an image, SOI on).
+
+    Returns:
+        Quality 1 to 100; ties go to the higher quality.
+
+    Raises:
+        JpegError: malformed file, or no quantisation table 0 before the first scan.
+    """
+    tables = quantisation_tables(data)
+    if 0 not in tables:
+        raise JpegError("the JPEG defines no quantisation table 0 before its first scan")
+    compared = [(which, tables[which]) for which in (0, 1) if which in tables]
+    logs = {which: [math.log(max(v, 1)) for v in table] for which, table in compared}
+    baseline = all(max(table) <= 255 for _, table in compared)
+    best, best_error = 100, math.inf
+    for quality in range(100, 0, -1):
+        error = 0.0
+        for which, _ in compared:
+            expected = ijg_table(quality, which, baseline)
+            error += sum(abs(a - math.log(e)) for a, e in zip(logs[which], expected, strict=True))
+        if error < best_error:
+            best, best_error = quality, error
+    return best

@@ -5,15 +5,18 @@ kernels keep each pixel's whole computation in registers and split the work over
 their own (started in C, with the GIL released). They compute the same function as the
 canonical graph (spec §6.3) and the decode equations (spec §7) to float32 rounding;
 ``runtime.py`` falls back to ONNX Runtime and ``fitting.py`` to torch when the extension was not
-built (no C compiler at install time).
+built (no C compiler at install time), with a :class:`NoKernelsWarning` that says what it costs.
 
-Threads: one per CPU by default; set ``GAINMAP_THREADS`` to use fewer. Builds: the AVX2+FMA one
-where the CPU has it; set ``GAINMAP_KERNEL=baseline`` to run the baseline build instead.
+The extension builds with GCC or Clang on x86-64 and arm64 (Linux, macOS). Threads: one per CPU
+by default; set ``GAINMAP_THREADS`` to use fewer. Builds on x86-64: the AVX-512 one
+(``"x86-64-v4"``) or the AVX2+FMA one (``"x86-64-v3"``) where the CPU has it; set
+``GAINMAP_KERNEL=baseline`` (or ``x86-64-v3``) to run that build instead.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,16 +29,46 @@ except ImportError:  # pragma: no cover - exercised only where the extension cou
     _kernels = None  # type: ignore[assignment]  # optional: callers check available() first
 
 
+class NoKernelsWarning(UserWarning):
+    """The C kernels were not built, so fitting runs on torch and decoding on ONNX Runtime, several times slower.
+
+    Given once per process, the first time the library looks for the kernels. Measured on a
+    2-core x86-64 machine (``benchmarks/bench_speed.py``): a 1 MP fitting step 5.7x slower, a
+    12 MP decode 4.3x slower. Install a C compiler (GCC or Clang) and reinstall the package to
+    build them.
+    """
+
+
+#: Whether :class:`NoKernelsWarning` was given in this process.
+_warned_missing = False
+
+
 def available() -> bool:
-    """Whether the C extension was built and imported."""
-    return _kernels is not None
+    """Whether the C extension was built and imported.
+
+    Warns:
+        NoKernelsWarning: it was not, the first time this is asked in a process.
+    """
+    global _warned_missing
+    built = _kernels is not None
+    if not built and not _warned_missing:
+        _warned_missing = True
+        warnings.warn(
+            "gainmap_format's C kernels were not built (no GCC or Clang when it was installed): fitting "
+            "falls back to torch (about 6x slower) and decoding to ONNX Runtime (about 4x slower); install "
+            "a C compiler and reinstall gainmap-format to build them",
+            NoKernelsWarning,
+            stacklevel=2,
+        )
+    return built
 
 
 def variant() -> str | None:
-    """Which build of the kernels runs: ``"x86-64-v3"`` (AVX2+FMA), ``"baseline"``, or None without them.
+    """Which build of the kernels runs: ``"x86-64-v4"`` (AVX-512), ``"x86-64-v3"`` (AVX2+FMA), ``"baseline"``.
 
-    The module picks the AVX2+FMA build where the CPU has it, unless ``GAINMAP_KERNEL=baseline``
-    is set when it loads.
+    None without the kernels. The module picks the newest build the CPU runs when it loads,
+    unless ``GAINMAP_KERNEL`` names an older one (``"baseline"``, or ``"x86-64-v3"``). On arm64
+    and other CPUs there is one build, ``"baseline"``, compiled for the compiler's own target.
     """
     return None if _kernels is None else str(_kernels.variant)
 

@@ -45,7 +45,7 @@ GIVEN_BASE_TRANSFER: TransferName = "gamma2.4"
 #: The transfer of a base this library renders when ``sdr_transfer`` is None: what viewers assume.
 RENDERED_BASE_TRANSFER: TransferName = "srgb"
 
-#: The fit's seed feeds SplitMix64 (``fitting.draw_indices``) and torch's generator: 64 bits unsigned.
+#: The fit's seed feeds SplitMix64 (``fitting.draw_indices``) and numpy's PCG64: 64 bits unsigned.
 MAX_SEED = (1 << 64) - 1
 
 
@@ -115,8 +115,11 @@ class FitOptions:
         activation: "sine" (the authors' released configs) or "relu" (the paper's text).
         seed: seeds the initial weights and the pixel sampling, 0 to 2**64 - 1; the same seed
             gives the same fit.
-        device: "auto" (CUDA when torch sees it), "cpu" or "cuda". Whether CUDA is there is
-            known only once torch is imported, when fitting starts.
+        device: "auto" (CUDA when torch sees it), "cpu" or "cuda". "cpu" never imports torch;
+            "auto" imports it (seconds) to ask only where CUDA could be: torch is installed and,
+            on Linux, a GPU driver shows (/proc/driver/nvidia/version, /dev/nvidia0, WSL2's
+            /dev/dxg or ROCm's /dev/kfd); never on macOS; always elsewhere. So whether CUDA
+            is there is known only when fitting starts.
         method: "native" runs the fused C kernel (CPU only); "tables" evaluates the first
             layer as five table lookups in torch; "dense" as the textbook 120-wide product.
             All give the same fit to float32 rounding; "dense" is the reference the
@@ -167,11 +170,13 @@ class EncodeOptions:
             gives (as files have recorded since format 1.0).
         sdr_primaries: the base's primaries ("bt709", "display-p3", "bt2020"); a base rendered
             here is rendered in them and carries an ICC profile of them.
-        tone_map: how a base is rendered from the HDR when the caller gives none: "bt2390"
-            (the default: BT.2390's EETF on max(R, G, B), 203 cd/m² at SDR white), "reinhard"
-            or "paper" (the paper's curve); see :mod:`~gainmap_format.tonemap`.
+        tone_map: how a base is rendered from the HDR when the caller gives none: "reinhard"
+            (the default: Reinhard's extended curve on max(R, G, B), the image's peak at SDR
+            white, 203 cd/m² at about 0.46 of it), "bt2390" (BT.2390's EETF on max(R, G, B),
+            203 cd/m² at SDR white) or "paper" (the paper's curve); see
+            :mod:`~gainmap_format.tonemap`.
         exposure: stops added to the HDR before the tone map, finite, within +-16; 0 (the
-            default) keeps 203 cd/m² at SDR white.
+            default) leaves the map's own anchoring.
         max_headroom: None (the default) keeps the HDR's own peak; a number of stops in
             [0, 14] caps the HDR rendition at SDR white (100 cd/m², the container's) times
             2**max_headroom: brighter light is tone-mapped down (BT.2390's EETF on

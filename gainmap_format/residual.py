@@ -12,6 +12,7 @@ range = max - min, before the network learns it; the container records mean and 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ from .colour import (
     transfer_decode,
 )
 from .errors import InputError
+from .network import LEVELS
 from .registries import ResidualKind
 
 EPSILON = 1.0 / 64.0
@@ -34,6 +36,13 @@ SDR_WHITE_LUMINANCE = 100.0
 
 #: The range recorded for a flat map, so that normalising never divides by zero.
 _MIN_RANGE = 1e-6
+
+#: float32 (256,): each 8-bit code value over 255, as the SDR's normalised input and its EOTF see it.
+CODE_VALUES = np.arange(LEVELS, dtype=np.float32) / np.float32(255.0)
+CODE_VALUES.flags.writeable = False
+
+#: Samples per bincount call in :meth:`Normalisation.of_levels`.
+_HISTOGRAM_SLICE = 1 << 20
 
 
 def sdr_to_pq(
@@ -53,9 +62,24 @@ def sdr_to_pq(
     Returns:
         float32 (H, W, 3), BT.2020 PQ code values.
     """
-    linear = transfer_decode(code.astype(np.float32) / 255.0, transfer)
+    linear = np.take(transfer_levels(transfer), code)
     bt2020 = convert_primaries(linear, PRIMARIES[primaries], PRIMARIES["bt2020"])
-    return pq_encode(np.clip(bt2020, 0.0, None) * sdr_white_luminance).astype(np.float32)
+    np.clip(bt2020, 0.0, None, out=bt2020)
+    bt2020 *= np.float32(sdr_white_luminance)
+    return pq_encode(bt2020).astype(np.float32, copy=False)
+
+
+@functools.cache
+def transfer_levels(transfer: TransferName) -> np.ndarray:
+    """The transfer's EOTF at each 8-bit code value: float32 (256,), relative linear, read-only.
+
+    The same float32 values that decoding ``code / 255`` pixel by pixel gives, looked up
+    instead of computed (a power per sample).
+    """
+    levels = transfer_decode(CODE_VALUES, transfer)
+    table: np.ndarray = levels.astype(np.float32)
+    table.flags.writeable = False
+    return table
 
 
 def hdr_to_pq(pixels: np.ndarray, chromaticities: Chromaticities, white_luminance: float) -> np.ndarray:
@@ -74,7 +98,9 @@ def hdr_to_pq(pixels: np.ndarray, chromaticities: Chromaticities, white_luminanc
     if not (np.isfinite(white_luminance) and white_luminance > 0.0):
         raise InputError(f"white luminance {white_luminance} cd/m² must be finite and > 0")
     bt2020 = convert_primaries(pixels, chromaticities, PRIMARIES["bt2020"])
-    return pq_encode(np.clip(bt2020 * white_luminance, 0.0, None)).astype(np.float32)
+    bt2020 *= white_luminance
+    np.clip(bt2020, 0.0, None, out=bt2020)
+    return pq_encode(bt2020).astype(np.float32, copy=False)
 
 
 def pq_to_linear(pq: np.ndarray, scale: float) -> np.ndarray:
@@ -94,6 +120,9 @@ def pq_to_linear(pq: np.ndarray, scale: float) -> np.ndarray:
 def residual_map(hdr_pq: np.ndarray, sdr_pq: np.ndarray, kind: ResidualKind, epsilon: float = EPSILON) -> np.ndarray:
     """The residual f that takes ``sdr_pq`` to ``hdr_pq`` (spec §7.2).
 
+    Computed in float32, like its inputs: within 1e-7 of the exact map for a gamma map (whose
+    ln(S + e) <= ln(0.53) never nears 0), within a few float32 roundings for a gain map.
+
     Args:
         hdr_pq: float32 (H, W, 3), BT.2020 PQ.
         sdr_pq: float32 (H, W, 3), BT.2020 PQ; SDR stays below 0.52, so ln(S + e) < 0.
@@ -101,13 +130,16 @@ def residual_map(hdr_pq: np.ndarray, sdr_pq: np.ndarray, kind: ResidualKind, eps
         epsilon: the offset e.
 
     Returns:
-        float32 (H, W, 3).
+        float32 (H, W, 3), a new array.
     """
-    h = hdr_pq.astype(np.float64) + epsilon
-    s = sdr_pq.astype(np.float64) + epsilon
+    e = np.float32(epsilon)
+    h = np.add(hdr_pq, e, dtype=np.float32)
+    s = np.add(sdr_pq, e, dtype=np.float32)
     if kind == "gamma":
-        return (np.log(h) / np.log(s)).astype(np.float32)
-    return (h / s).astype(np.float32)
+        np.log(h, out=h)
+        np.log(s, out=s)
+    f: np.ndarray = np.divide(h, s, out=h)
+    return f
 
 
 def apply_residual(sdr_pq: np.ndarray, f: np.ndarray, kind: ResidualKind, epsilon: float = EPSILON) -> np.ndarray:
@@ -157,15 +189,41 @@ class Normalisation:
     @classmethod
     def of(cls, values: np.ndarray) -> Normalisation:
         """The normalisation of an array; a flat array gets a tiny positive range."""
-        low, high = float(np.min(values)), float(np.max(values))
+        mean = float(np.mean(values, dtype=np.float64))
+        return cls._of_statistics(float(np.min(values)), float(np.max(values)), mean)
+
+    @classmethod
+    def of_levels(cls, code: np.ndarray, levels: np.ndarray) -> Normalisation:
+        """``Normalisation.of(levels[code])``, from a histogram of ``code`` instead of that image-sized array.
+
+        Args:
+            code: uint8 array of any shape.
+            levels: float (256,), the value of each code.
+
+        Returns:
+            The same normalisation up to the float64 rounding of the mean's sum (then rounded to float32).
+        """
+        flat = code.reshape(-1)
+        counts = np.zeros(LEVELS, np.int64)
+        # In slices: bincount widens its input to intp, eight bytes a sample.
+        for start in range(0, flat.size, _HISTOGRAM_SLICE):
+            counts += np.bincount(flat[start:start + _HISTOGRAM_SLICE], minlength=LEVELS)
+        used = np.asarray(levels, np.float64)[counts > 0]
+        mean = float(counts @ np.asarray(levels, np.float64)) / flat.size
+        return cls._of_statistics(float(used.min()), float(used.max()), mean)
+
+    @classmethod
+    def _of_statistics(cls, low: float, high: float, mean: float) -> Normalisation:
         value_range = max(high - low, _MIN_RANGE)
         # Rounded to float32 first, so that the numbers used here are the ones the container holds.
-        return cls(float(np.float32(np.mean(values, dtype=np.float64))), float(np.float32(value_range)))
+        return cls(float(np.float32(mean)), float(np.float32(value_range)))
 
     def apply(self, values: np.ndarray) -> np.ndarray:
         """Normalise: float32, about [-1, 1]."""
-        normalised: np.ndarray = 2.0 * (values - self.mean) / self.range
-        return normalised.astype(np.float32)
+        normalised: np.ndarray = np.subtract(values, self.mean, dtype=np.float32)
+        normalised *= 2.0
+        normalised /= self.range
+        return normalised
 
     def invert(self, z: np.ndarray) -> np.ndarray:
         """Denormalise: float32."""

@@ -18,6 +18,7 @@ Both take their constants from the same functions here, and the tests check that
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -31,7 +32,19 @@ from . import native
 from .colour import PQ_C1, PQ_C2, PQ_C3, PQ_M1, PQ_M2, PQ_PEAK_LUMINANCE, PRIMARIES, conversion_matrix, transfer_decode
 from .container import GainMapMetadata, check_metadata
 from .errors import InputError
-from .network import LEVELS, MlpWeights, coordinates, first_layer_tables, normalised_levels, positional_encoding
+from .geometry import Placement
+from .network import (
+    ENCODING_WIDTH,
+    LEVELS,
+    MlpWeights,
+    coordinates,
+    doubling_encoding,
+    first_layer_tables,
+    normalised_levels,
+    positional_encoding,
+    source_coordinates,
+)
+from .residual import pq_to_linear, sdr_to_pq
 
 #: How to evaluate the network: the fused C kernel, ONNX Runtime, or the first of them available.
 Engine = Literal["auto", "native", "onnxruntime"]
@@ -40,6 +53,9 @@ Engine = Literal["auto", "native", "onnxruntime"]
 #: graph's largest intermediate, (h, w, 3, W) floats, stays near 48 MiB at any width.
 STRIP_PIXELS = 1 << 18
 _REFERENCE_WIDTH = 16
+#: Pixels per strip where every pixel has its own position (a rotation by other than a multiple
+#: of 90 degrees): its encodings and their binary64 phases take about 400 bytes a pixel.
+PIXEL_STRIP_PIXELS = 1 << 16
 
 _PQ = "pq"
 _LINEAR = "linear"
@@ -211,8 +227,28 @@ def _pq_decode_nodes(linear_unit: float) -> tuple[list[NodeProto], list[TensorPr
     return nodes, constants
 
 
+def _per_pixel_positions(model: ModelProto, weights: MlpWeights) -> None:
+    """Make the column input carry each pixel's column and row encodings side by side.
+
+    "col" becomes (n, 48) and "Wx" the stack of Wx over Wy, so that col · Wx is each pixel's
+    whole position term; fed a zero row encoding (1, 24), the row term is b1 alone. The image is
+    then laid out as one row of n pixels.
+    """
+    stacked = _stacked_positions(weights)
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.name == "Wx":
+            model.graph.initializer[index].CopyFrom(_constant("Wx", stacked))
+    for value in model.graph.input:
+        if value.name == graph_contract.INPUT_COLS:
+            value.type.tensor_type.shape.dim[1].dim_value = stacked.shape[0]
+
+
 def decode_model(
-    weights: MlpWeights, metadata: GainMapMetadata, weight: float = 1.0, linear_unit: float = 1.0
+    weights: MlpWeights,
+    metadata: GainMapMetadata,
+    weight: float = 1.0,
+    linear_unit: float = 1.0,
+    per_pixel: bool = False,
 ) -> bytes:
     """The graph this decoder runs: the canonical network, then the decode equations.
 
@@ -221,12 +257,16 @@ def decode_model(
         metadata: the container's metadata.
         weight: the display weight w in [0, 1] (spec §7.5); 1 is the full rendition.
         linear_unit: cd/m² of 1.0 in the linear output.
+        per_pixel: take every pixel's position encodings through "col", (n, 48): the column's
+            then the row's, with a zero (1, 24) "row" and the image as one row of n pixels.
 
     Returns:
         ONNX model bytes with inputs as in spec §6.4 table 5 and outputs "pq" and "linear".
     """
     model = graph_contract.canonical_model(weights, metadata.activation)
     _per_channel_lookup(model)
+    if per_pixel:
+        _per_pixel_positions(model, weights)
     parts = [_sdr_to_pq_nodes(metadata), _residual_nodes(metadata, weight), _pq_decode_nodes(linear_unit)]
     for nodes, constants in parts:
         model.graph.node.extend(nodes)
@@ -248,8 +288,7 @@ def _strip_rows(width: int, hidden_width: int) -> int:
     return max(1, STRIP_PIXELS * _REFERENCE_WIDTH // hidden_width // width)
 
 
-def _strips(height: int, width: int, hidden_width: int) -> Iterator[tuple[int, int]]:
-    strip = _strip_rows(width, hidden_width)
+def _strips(height: int, strip: int) -> Iterator[tuple[int, int]]:
     for top in range(0, height, strip):
         yield top, min(top + strip, height)
 
@@ -265,9 +304,80 @@ def _feeds(
     }
 
 
-def _encodings(metadata: GainMapMetadata, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    levels = positional_encoding(normalised_levels(metadata.input_mean, metadata.input_range))
-    return levels, positional_encoding(coordinates(height)), positional_encoding(coordinates(width))
+def _levels(metadata: GainMapMetadata) -> np.ndarray:
+    """E_lv of spec §6.1: float32 (256, 24)."""
+    return positional_encoding(normalised_levels(metadata.input_mean, metadata.input_range))
+
+
+@dataclass(frozen=True)
+class _Separable:
+    """Position encodings of a placement whose row and column inputs each follow one output axis.
+
+    Attributes:
+        rows: float32 (H, 24), one encoding per output row.
+        cols: float32 (W, 24), one encoding per output column.
+        swapped: the output rows give the network's column input and the columns its row input
+            (a quarter turn or a transpose): Wx and Wy trade places.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    swapped: bool
+
+    def oriented(self, weights: MlpWeights) -> MlpWeights:
+        """The weights with Wx and Wy where these encodings need them."""
+        return dataclasses.replace(weights, Wx=weights.Wy, Wy=weights.Wx) if self.swapped else weights
+
+
+def _identity_positions(height: int, width: int) -> _Separable:
+    """Spec §6.1's own coordinates: the base is the image the network was fitted on."""
+    return _Separable(positional_encoding(coordinates(height)), positional_encoding(coordinates(width)), False)
+
+
+def _separable(placement: Placement) -> _Separable | None:
+    """Spec §6.1: the encodings per output row and column, or None when they vary per pixel.
+
+    The identity keeps §6.1's coordinates exactly; other placements map each output pixel centre
+    into the source and take the coordinate there (:func:`~gainmap_format.network.source_coordinates`).
+    """
+    width, height = placement.size
+    if placement.is_identity:
+        return _identity_positions(height, width)
+    source_width, source_height = placement.source_size
+    a, b, c, d, e, f = placement.matrix
+    across, down = np.arange(width) + 0.5, np.arange(height) + 0.5
+    if placement.is_axis_aligned:
+        rows, cols = source_coordinates(e * down + f, source_height), source_coordinates(a * across + c, source_width)
+    elif placement.is_swapped:
+        rows, cols = source_coordinates(b * down + c, source_width), source_coordinates(d * across + f, source_height)
+    else:
+        return None
+    return _Separable(positional_encoding(rows), positional_encoding(cols), placement.is_swapped)
+
+
+def _pixel_encodings(placement: Placement, top: int, bottom: int) -> np.ndarray:
+    """Spec §6.1: each pixel's column and row encodings side by side, for output rows top..bottom - 1.
+
+    Returns:
+        float32 ((bottom - top) W, 48), Fortran order: γ(v_ij) then γ(u_ij), pixels in row order; times the stack
+        of Wx over Wy (:func:`_stacked_positions`) it is each pixel's position term.
+    """
+    source_width, source_height = placement.source_size
+    x, y = placement.source_positions(top, bottom)
+    cols = source_coordinates(x, source_width).ravel()
+    rows = source_coordinates(y, source_height).ravel()
+    # Two encodings a pixel: the sines' cost is what matters here, hence the doubling form.
+    # Feature-major, so that each frequency is written contiguously; matmul takes the transpose as is.
+    by_feature = np.empty((2 * ENCODING_WIDTH, cols.shape[0]), dtype=np.float32)
+    doubling_encoding(cols, out=by_feature[:ENCODING_WIDTH].T)
+    doubling_encoding(rows, out=by_feature[ENCODING_WIDTH:].T)
+    by_pixel: np.ndarray = by_feature.T
+    return by_pixel
+
+
+def _stacked_positions(weights: MlpWeights) -> np.ndarray:
+    """Wx over Wy: float32 (48, W_h), the first layer's block for :func:`_pixel_encodings`."""
+    return np.concatenate([weights.Wx, weights.Wy], axis=0)
 
 
 def resolve_engine(engine: Engine) -> Literal["native", "onnxruntime"]:
@@ -289,6 +399,7 @@ def render(
     engine: Engine = "auto",
     linear_unit: float = 1.0,
     with_pq: bool = True,
+    placement: Placement | None = None,
 ) -> Rendition:
     """Decode the HDR rendition of a base image (spec §8).
 
@@ -303,16 +414,19 @@ def render(
             relative light (the scale is folded into the decode, not applied afterwards).
         with_pq: return the PQ code values too; False saves their memory (with ONNX Runtime, all
             but one strip's).
+        placement: where the base's pixels lie in the image the network was fitted on (spec
+            §4.7), of size (W, H); None for the identity, the base the network was fitted on.
 
     Returns:
         The rendition in BT.2020 PQ and in linear light: finite, PQ in [0, 1], linear light in
-        [0, 10000 / linear_unit] (spec §7.7).
+        [0, 10000 / linear_unit] (spec §7.7). Pixels outside the source (an editor's fill) hold
+        the base itself, S of spec §7.1 (§7.3 [RES-22]).
 
     Raises:
         ContainerError: ``metadata`` holds a value that a reader rejects (spec §4.6); the
             finiteness of the output rests on those ranges.
-        InputError: a weight outside [0, 1], a linear unit outside [1, 10000] cd/m², or an
-            unknown or unavailable engine.
+        InputError: a weight outside [0, 1], a linear unit outside [1, 10000] cd/m², an unknown
+            or unavailable engine, or a placement for another size than the base's.
     """
     check_metadata(metadata)
     if not 0.0 <= weight <= 1.0:
@@ -320,43 +434,185 @@ def render(
     # Spec §7.7: 10000 cd/m² in units of at least 1 cd/m² stays finite even in binary16.
     if not 1.0 <= linear_unit <= PQ_PEAK_LUMINANCE:
         raise InputError(f"linear unit {linear_unit!r} cd/m² is outside [1, {PQ_PEAK_LUMINANCE:g}]")
-    if resolve_engine(engine) == "native":
-        return _render_native(weights, metadata, code, weight, linear_unit, with_pq)
-    session = _session(decode_model(weights, metadata, weight, linear_unit))
     height, width, _ = code.shape
-    levels, rows, cols = _encodings(metadata, height, width)
+    placement = placement or Placement.identity((width, height))
+    if placement.size != (width, height):
+        raise InputError(f"placement describes a {placement.size} image, the base is {(width, height)}")
+    native_engine = resolve_engine(engine) == "native"
+    separable = _separable(placement)
+    if separable is None:
+        rendition = _render_per_pixel(weights, metadata, code, weight, linear_unit, with_pq, placement, native_engine)
+    elif native_engine:
+        rendition = _render_native(separable.oriented(weights), metadata, code, weight, linear_unit, with_pq, separable)
+    else:
+        session = _session(decode_model(separable.oriented(weights), metadata, weight, linear_unit))
+        levels = _levels(metadata)
+        strips = (
+            (top, bottom, _feeds(levels, separable.rows, separable.cols, code, top, bottom))
+            for top, bottom in _strips(height, _strip_rows(width, metadata.hidden_width))
+        )
+        rendition = _run_strips(session, strips, code.shape, _strip_rows(width, metadata.hidden_width), with_pq)
+    if placement.reaches_outside:
+        _neutral_outside(rendition, code, metadata, linear_unit, placement)
+    return rendition
+
+
+def _neutral_outside(
+    rendition: Rendition, code: np.ndarray, metadata: GainMapMetadata, linear_unit: float, placement: Placement
+) -> None:
+    """Spec §7.3 [RES-22]: H' = S at the pixels outside the source, in place, strip by strip.
+
+    Both engines evaluate every pixel; this overwrites the few outside, whatever the network
+    gave there, with the base placed in the PQ domain (§7.1), so the editor's fill shows as itself.
+    """
+    height, width, _ = code.shape
+    for top, bottom in _strips(height, max(1, PIXEL_STRIP_PIXELS // width)):
+        outside = placement.outside_source(top, bottom)
+        if not outside.any():
+            continue
+        sdr, linear = _base_renditions(code[top:bottom][outside], metadata, linear_unit)
+        rendition.linear[top:bottom][outside] = linear
+        if rendition.pq is not None:
+            rendition.pq[top:bottom][outside] = sdr
+
+
+def _base_renditions(
+    codes: np.ndarray, metadata: GainMapMetadata, linear_unit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """S of spec §7.1 and its linear light for some pixels' code values.
+
+    An editor fills with one colour, so most of these pixels share the first one's code values:
+    its colour conversion (two powers a sample each way) is done once for all of them.
+
+    Args:
+        codes: uint8 (n, 3), n > 0.
+        metadata: the container's metadata (the base's transfer, primaries and white).
+        linear_unit: cd/m² of 1.0 in the linear output.
+
+    Returns:
+        float32 (n, 3) PQ code values and float32 (n, 3) linear light in units of ``linear_unit`` cd/m².
+    """
+    fill = (codes == codes[0]).all(axis=1)
+    unique = np.concatenate([codes[:1], codes[~fill]])
+    sdr = sdr_to_pq(unique, metadata.base_transfer, metadata.base_primaries, metadata.sdr_white_luminance)
+    linear = pq_to_linear(sdr, linear_unit)
+    # Row 0 serves the fill, rows 1.. the other pixels in their order.
+    index = np.zeros(codes.shape[0], dtype=np.intp)
+    index[~fill] = np.arange(1, unique.shape[0])
+    return sdr[index], linear[index]
+
+
+def _run_strips(
+    session: ort.InferenceSession,
+    strips: Iterator[tuple[int, int, dict[str, np.ndarray]]],
+    shape: tuple[int, ...],
+    strip_rows: int,
+    with_pq: bool,
+) -> Rendition:
+    """Run the decode graph over strips of rows, writing straight into the rendition's arrays.
+
+    Args:
+        session: a session of :func:`decode_model`.
+        strips: (top, bottom, feeds) for rows top..bottom - 1; the outputs take the shape of
+            the feeds' "sdr" input (one row of pixels for a per-pixel model).
+        shape: (H, W, 3), the rendition's.
+        strip_rows: the most rows in one strip.
+        with_pq: keep the PQ output.
+    """
+    height, width, _ = shape
     # Without with_pq the graph's PQ output goes to one strip's scratch, overwritten strip by strip.
-    pq_rows = height if with_pq else min(height, _strip_rows(width, metadata.hidden_width))
-    pq = np.empty((pq_rows, width, 3), dtype=np.float32)
+    pq = np.empty((height if with_pq else min(height, strip_rows), width, 3), dtype=np.float32)
     linear = np.empty((height, width, 3), dtype=np.float32)
-    for top, bottom in _strips(height, width, metadata.hidden_width):
+    for top, bottom, feeds in strips:
         binding = session.io_binding()
-        for name, value in _feeds(levels, rows, cols, code, top, bottom).items():
+        for name, value in feeds.items():
             binding.bind_cpu_input(name, value)
+        out_shape = feeds[graph_contract.INPUT_SDR].shape
         # Row strips of C-contiguous arrays are contiguous: the runtime writes straight into them.
         pq_strip = pq[top:bottom] if with_pq else pq[: bottom - top]
         for name, out in ((_PQ, pq_strip), (_LINEAR, linear[top:bottom])):
-            binding.bind_output(name, "cpu", 0, np.float32, out.shape, out.ctypes.data)
+            binding.bind_output(name, "cpu", 0, np.float32, out_shape, out.ctypes.data)
         session.run_with_iobinding(binding)
     return Rendition(pq if with_pq else None, linear)
 
 
-def _render_native(
-    weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray, weight: float, linear_unit: float, with_pq: bool
-) -> Rendition:
-    height, width, _ = code.shape
-    levels, rows, cols = _encodings(metadata, height, width)
-    colour, row, col = first_layer_tables(weights, levels, rows, cols)
-    tables = native.Tables(colour, row, col, weights.W2, weights.b2, weights.W3, weights.b3,
-                           relu=metadata.activation == "relu")
+def _decode_constants(metadata: GainMapMetadata, weight: float, linear_unit: float) -> native.DecodeConstants:
     table, matrix = sdr_constants(metadata)
     scale, offset = residual_affine(metadata, weight)
-    constants = native.DecodeConstants(
+    return native.DecodeConstants(
         table, matrix, scale, offset, weight, metadata.epsilon, gamma=metadata.residual == "gamma",
         linear_scale=PQ_PEAK_LUMINANCE / linear_unit,
     )
-    pq, linear = native.decode(tables, constants, code, with_pq)
+
+
+def _render_native(
+    weights: MlpWeights,
+    metadata: GainMapMetadata,
+    code: np.ndarray,
+    weight: float,
+    linear_unit: float,
+    with_pq: bool,
+    positions: _Separable,
+) -> Rendition:
+    colour, row, col = first_layer_tables(weights, _levels(metadata), positions.rows, positions.cols)
+    tables = native.Tables(colour, row, col, weights.W2, weights.b2, weights.W3, weights.b3,
+                           relu=metadata.activation == "relu")
+    pq, linear = native.decode(tables, _decode_constants(metadata, weight, linear_unit), code, with_pq)
     return Rendition(pq, linear)
+
+
+def _render_per_pixel(
+    weights: MlpWeights,
+    metadata: GainMapMetadata,
+    code: np.ndarray,
+    weight: float,
+    linear_unit: float,
+    with_pq: bool,
+    placement: Placement,
+    native_engine: bool,
+) -> Rendition:
+    """:func:`render` where every pixel has its own source position (spec §6.3's first layer per pixel).
+
+    Each strip of rows is laid out as one row of n pixels: the row term is b1 alone and the
+    column term carries each pixel's whole position term, so both engines run unchanged.
+    """
+    height, width, _ = code.shape
+    strip_rows = max(1, PIXEL_STRIP_PIXELS // width)
+    levels = _levels(metadata)
+    if not native_engine:
+        session = _session(decode_model(weights, metadata, weight, linear_unit, per_pixel=True))
+        zero_row = np.zeros((1, levels.shape[1]), dtype=np.float32)
+        strips = (
+            (top, bottom, _pixel_feeds(levels, zero_row, placement, code, top, bottom))
+            for top, bottom in _strips(height, strip_rows)
+        )
+        return _run_strips(session, strips, code.shape, strip_rows, with_pq)
+    colour = first_layer_tables(weights, levels, levels[:0], levels[:0])[0]
+    constants = _decode_constants(metadata, weight, linear_unit)
+    stacked = _stacked_positions(weights)
+    pq = np.empty(code.shape, dtype=np.float32) if with_pq else None
+    linear = np.empty(code.shape, dtype=np.float32)
+    for top, bottom in _strips(height, strip_rows):
+        position = _pixel_encodings(placement, top, bottom) @ stacked
+        tables = native.Tables(colour, weights.b1[None, :], position, weights.W2, weights.b2, weights.W3, weights.b3,
+                               relu=metadata.activation == "relu")
+        strip_pq, strip_linear = native.decode(tables, constants, code[top:bottom].reshape(1, -1, 3), with_pq)
+        linear[top:bottom] = strip_linear.reshape(bottom - top, width, 3)
+        if pq is not None and strip_pq is not None:
+            pq[top:bottom] = strip_pq.reshape(bottom - top, width, 3)
+    return Rendition(pq, linear)
+
+
+def _pixel_feeds(
+    levels: np.ndarray, zero_row: np.ndarray, placement: Placement, code: np.ndarray, top: int, bottom: int
+) -> dict[str, np.ndarray]:
+    """The per-pixel model's inputs for rows top..bottom - 1 (see :func:`_per_pixel_positions`)."""
+    return {
+        graph_contract.INPUT_LEVELS: levels,
+        graph_contract.INPUT_ROWS: zero_row,
+        graph_contract.INPUT_COLS: np.ascontiguousarray(_pixel_encodings(placement, top, bottom)),
+        graph_contract.INPUT_SDR: np.ascontiguousarray(code[top:bottom]).reshape(1, -1, 3),
+    }
 
 
 def predict_residual(weights: MlpWeights, metadata: GainMapMetadata, code: np.ndarray) -> np.ndarray:
@@ -367,10 +623,12 @@ def predict_residual(weights: MlpWeights, metadata: GainMapMetadata, code: np.nd
     """
     session = _session(graph_contract.build_graph(weights, metadata.activation))
     height, width, _ = code.shape
-    levels, rows, cols = _encodings(metadata, height, width)
+    levels = _levels(metadata)
+    positions = _identity_positions(height, width)
     out = np.empty((height, width, 3), dtype=np.float32)
-    for top, bottom in _strips(height, width, metadata.hidden_width):
-        (out[top:bottom],) = session.run([graph_contract.OUTPUT], _feeds(levels, rows, cols, code, top, bottom))
+    for top, bottom in _strips(height, _strip_rows(width, metadata.hidden_width)):
+        feeds = _feeds(levels, positions.rows, positions.cols, code, top, bottom)
+        (out[top:bottom],) = session.run([graph_contract.OUTPUT], feeds)
     out *= np.float32(metadata.residual_range / 2.0)
     out += np.float32(metadata.residual_mean)
     return out

@@ -65,6 +65,16 @@ CONTAINER_BODY_V1 = cs.Struct(
     "extensions" / cs.GreedyBytes,
 )
 
+# Spec §4.7 (version 2.1): the placement record, first in the extensions of a container whose
+# minimum_version is 2.1 or later: the size of the image the network was fitted on, and the affine
+# map (a, b, c, d, e, f) from this base image's pixel coordinates to that image's.
+PLACEMENT = cs.Struct(
+    "source_width" / cs.Int32ub,
+    "source_height" / cs.Int32ub,
+    "matrix" / cs.Array(6, cs.Float64b),
+)
+PLACEMENT_SIZE = PLACEMENT.sizeof()
+
 #: Spec §4.4: the CRC-32 trailer closing every container version.
 CHECKSUM = cs.Int32ub
 CHECKSUM_SIZE = 4

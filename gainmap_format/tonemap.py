@@ -2,24 +2,31 @@
 
 Three tone maps, chosen by name:
 
-- ``"bt2390"`` (the default): ITU-R BT.2390's EETF applied to max(R, G, B) in the base's
-  primaries. HDR reference white (ITU-R BT.2408's 203 cd/m², shifted by the exposure) lands at SDR
-  white; below the EETF's knee light is kept as it is, above it a Hermite spline in the PQ domain
-  rolls the image's own peak off to SDR white. Scaling all three channels by one factor keeps
-  hue and saturation, and nothing clips.
-- ``"reinhard"``: Reinhard et al.'s extended operator on luminance, white point at the image's
-  peak; channels that still exceed 1 are desaturated towards their luminance.
+- ``"reinhard"`` (the default): Reinhard et al.'s extended operator, L (1 + L / Lw²) / (1 + L),
+  applied to max(R, G, B) in the base's primaries, with Lw the image's peak, so the brightest
+  light lands exactly at SDR white and nothing clips. The curve's slope at black is 1 (shadows
+  keep their light); its unit (L = 1, which lands near half of SDR white's light) is
+  :data:`REINHARD_UNIT_LUMINANCE`, a quarter stop above HDR reference white, one value for all
+  images, chosen by measuring bases against cameras' own SDR renditions of their HDR (appendix
+  A has the figures).
+- ``"bt2390"``: ITU-R BT.2390's EETF applied to max(R, G, B). HDR reference white (ITU-R
+  BT.2408's 203 cd/m²) lands at SDR white; below the EETF's knee light is kept as it is, above
+  it a Hermite spline in the PQ domain rolls the image's peak off to SDR white. For HDR mastered
+  with diffuse white at 203 cd/m² and little above it.
 - ``"paper"``: the paper's stand-in for DaVinci Resolve's default conversion (it fits the
   authors' LUT to 0.002). Per BT.2020 channel with luminance L in cd/m²: x = L / 1000,
   y = min((1 + b) x / (1 + b x), 1) with b = 0.9662; then to the base's primaries and clipped.
   The evaluation's paper protocol renders its SDR with it (:func:`default_sdr`).
 
-The hue-preserving maps first bring colours that the base's primaries cannot show into their
-gamut by mixing them with grey of the same luminance, instead of clipping each channel.
+The two photographic maps scale all three channels of a pixel by one factor, which keeps hue
+and saturation; first they bring colours that the base's primaries cannot show into their gamut
+by mixing them with grey of the same luminance, instead of clipping each channel. They compute
+in float32, a block of rows at a time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -36,15 +43,23 @@ from .colour import (
 )
 from .limits import map_rows
 
-ToneMapName = Literal["bt2390", "reinhard", "paper"]
-TONE_MAPS: tuple[ToneMapName, ...] = ("bt2390", "reinhard", "paper")
-DEFAULT_TONE_MAP: ToneMapName = "bt2390"
+ToneMapName = Literal["reinhard", "bt2390", "paper"]
+TONE_MAPS: tuple[ToneMapName, ...] = ("reinhard", "bt2390", "paper")
+DEFAULT_TONE_MAP: ToneMapName = "reinhard"
 
-#: cd/m² of HDR reference white (ITU-R BT.2408), placed at SDR white by the photographic maps.
+#: cd/m² of HDR reference white (ITU-R BT.2408): SDR white for "bt2390".
 REFERENCE_WHITE_LUMINANCE = 203.0
+
+#: cd/m² of the Reinhard curve's unit: a quarter stop above reference white (see the module notes).
+REINHARD_UNIT_LUMINANCE = REFERENCE_WHITE_LUMINANCE * 2.0**0.25
 
 CURVE_B = 0.9662
 CURVE_PEAK_LUMINANCE = 1000.0
+
+#: Norms below this are black: their scale factor is never used.
+_TINY = 1e-12
+
+Curve = Callable[[np.ndarray, float], np.ndarray]
 
 
 def tone_curve(luminance: np.ndarray) -> np.ndarray:
@@ -58,13 +73,13 @@ def bt2390_eetf(relative: np.ndarray, peak: float, target: float = REFERENCE_WHI
     """ITU-R BT.2390-10 §5.4's EETF, from a source peak down to a target peak, black level 0.
 
     Args:
-        relative: float64 array, linear light with 1.0 = the target peak.
+        relative: float32 or float64 array, linear light with 1.0 = the target peak.
         peak: the source's peak on the same scale; at or below 1 the EETF is the identity.
         target: cd/m² of 1.0 (the target peak): the spline works on PQ code values, so it
             depends on absolute light; SDR white at HDR reference white (203 cd/m²) by default.
 
     Returns:
-        float64, same shape, in [0, 1], 1 at ``peak``.
+        Same shape and dtype, in [0, 1], 1 at ``peak``.
     """
     if peak <= 1.0:
         unchanged: np.ndarray = np.clip(relative, 0.0, 1.0)
@@ -81,38 +96,51 @@ def bt2390_eetf(relative: np.ndarray, peak: float, target: float = REFERENCE_WHI
     return out
 
 
-def cap_peak(hdr_pq: np.ndarray, peak_luminance: float) -> np.ndarray:
-    """Tone-map HDR whose brightest channel exceeds ``peak_luminance`` down to it; other HDR is returned as is.
+def extended_reinhard(relative: np.ndarray, peak: float) -> np.ndarray:
+    """Reinhard et al. 2002, eq. 4: L (1 + L / Lw²) / (1 + L), with Lw the peak (at least 1).
+
+    Args:
+        relative: float32 or float64 array, L >= 0 in the curve's unit.
+        peak: Lw, the brightest L of the image.
+
+    Returns:
+        Same shape and dtype, in [0, 1]; 1 at ``peak`` and above.
+    """
+    white = max(peak, 1.0)
+    out: np.ndarray = np.minimum(relative * (1.0 + relative / (white * white)) / (1.0 + relative), 1.0)
+    return out
+
+
+def peak_luminance(hdr_pq: np.ndarray) -> float:
+    """cd/m² of the brightest channel of BT.2020 PQ code values (one cheap pass, no decode)."""
+    return float(pq_decode(np.array(np.max(hdr_pq), np.float64)))
+
+
+def cap_peak(hdr_pq: np.ndarray, peak_luminance_cap: float) -> np.ndarray:
+    """Tone-map HDR whose brightest channel exceeds ``peak_luminance_cap`` down to it; other HDR is returned as is.
 
     :func:`bt2390_eetf` on max(R, G, B) in BT.2020, so hue is kept and light below the EETF's
     knee is unchanged. For files meant for displays of known capability (``max_headroom``).
 
     Args:
         hdr_pq: float32 (H, W, 3), BT.2020 PQ code values.
-        peak_luminance: cd/m², > 0: the brightest light the result may hold.
+        peak_luminance_cap: cd/m², > 0: the brightest light the result may hold.
 
     Returns:
         float32 (H, W, 3), BT.2020 PQ code values; ``hdr_pq`` itself when nothing exceeds the peak.
     """
-    peak = float(pq_decode(np.array(np.max(hdr_pq), np.float64))) / peak_luminance
+    peak = peak_luminance(hdr_pq) / peak_luminance_cap
     if peak <= 1.0:
         return hdr_pq
 
     def block(rows: np.ndarray) -> np.ndarray:
-        luminance = pq_decode(rows.astype(np.float64))
-        brightest = luminance.max(axis=-1) / peak_luminance
-        scale = bt2390_eetf(brightest, peak, peak_luminance) / np.maximum(brightest, 1e-12)
+        luminance = pq_decode(rows)
+        brightest = _largest(luminance) * np.float32(1.0 / peak_luminance_cap)
+        scale = bt2390_eetf(brightest, peak, peak_luminance_cap) / np.maximum(brightest, np.float32(_TINY))
         capped: np.ndarray = pq_encode(luminance * scale[..., None])
         return capped
 
     return map_rows(block, np.empty(hdr_pq.shape, np.float32), hdr_pq)
-
-
-def extended_reinhard(relative: np.ndarray, peak: float) -> np.ndarray:
-    """Reinhard et al. 2002, eq. 4: L (1 + L / Lw²) / (1 + L), with Lw the image's peak (at least 1)."""
-    white = max(peak, 1.0)
-    out: np.ndarray = np.clip(relative * (1.0 + relative / (white * white)) / (1.0 + relative), 0.0, 1.0)
-    return out
 
 
 def render_sdr(
@@ -125,12 +153,9 @@ def render_sdr(
 ) -> np.ndarray:
     """Render an SDR base from HDR with a named tone map.
 
-    The maps work in float64 (several image-sized temporaries at 8 bytes a sample), so they
-    run a block of rows at a time; the output is the same as in one pass.
-
     Args:
         hdr_pq: float32 (H, W, 3), BT.2020 PQ code values.
-        tone_map: "bt2390", "reinhard" or "paper" (see the module's notes).
+        tone_map: "reinhard", "bt2390" or "paper" (see the module's notes).
         exposure: stops added to the HDR before the map (positive brightens).
         transfer: the base's transfer ("srgb" or "gamma2.4").
         primaries: the base's primaries ("bt709", "display-p3" or "bt2020").
@@ -142,21 +167,16 @@ def render_sdr(
     out = np.empty(hdr_pq.shape, np.uint8)
     if tone_map == "paper":
         return map_rows(lambda rows: _paper_block(rows, gain, transfer, primaries), out, hdr_pq)
-    weights = luminance_weights(PRIMARIES[primaries])
-    use_max = tone_map == "bt2390"
-    curve = bt2390_eetf if use_max else extended_reinhard
-
-    def light_and_norm(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rgb = _in_gamut(_relative_light(rows, gain, primaries), weights)
-        return rgb, rgb.max(axis=-1) if use_max else rgb @ weights
-
-    # Two passes over the rows: the roll-off depends on the whole image's peak.
-    peak = float(map_rows(lambda rows: light_and_norm(rows)[1], np.empty(hdr_pq.shape[:2]), hdr_pq).max())
+    unit = (REINHARD_UNIT_LUMINANCE if tone_map == "reinhard" else REFERENCE_WHITE_LUMINANCE) / gain
+    curve: Curve = extended_reinhard if tone_map == "reinhard" else lambda norm, peak: bt2390_eetf(norm, peak, unit)
+    # The roll-off ends at the image's peak: its brightest BT.2020 channel, which one pass over
+    # the code values finds. Colours brought into a smaller gamut may exceed it a little; their
+    # norm lands at SDR white.
+    peak = peak_luminance(hdr_pq) / unit
+    weights = luminance_weights(PRIMARIES[primaries]).astype(np.float32)
 
     def block(rows: np.ndarray) -> np.ndarray:
-        rgb, norm = light_and_norm(rows)
-        scale = curve(norm, peak) / np.maximum(norm, 1e-12)
-        return _code(_desaturate_overflow(rgb * scale[..., None], weights), transfer)
+        return _photographic_block(rows, unit, primaries, weights, curve, peak, transfer)
 
     return map_rows(block, out, hdr_pq)
 
@@ -173,45 +193,48 @@ def default_sdr(hdr_pq: np.ndarray) -> np.ndarray:
     return render_sdr(hdr_pq, "paper", transfer="gamma2.4", primaries="bt709")
 
 
-def _relative_light(hdr_pq: np.ndarray, gain: float, primaries: PrimariesName) -> np.ndarray:
-    """float64 (..., 3) linear light in ``primaries``, 1.0 = HDR reference white times ``gain``."""
-    relative = pq_decode(hdr_pq.astype(np.float64)) * (gain / REFERENCE_WHITE_LUMINANCE)
-    converted = convert_primaries(relative, PRIMARIES["bt2020"], PRIMARIES[primaries])
-    return converted.astype(np.float64)
+def _photographic_block(
+    hdr_pq: np.ndarray,
+    unit: float,
+    primaries: PrimariesName,
+    weights: np.ndarray,
+    curve: Curve,
+    peak: float,
+    transfer: TransferName,
+) -> np.ndarray:
+    """A hue-preserving map of float32 (rows, W, 3) PQ: uint8 (rows, W, 3) code values.
+
+    ``curve`` maps max(R, G, B) of the in-gamut light (1.0 = ``unit`` cd/m²) to SDR light; all
+    three channels are scaled by the same factor.
+    """
+    light = pq_decode(hdr_pq) * np.float32(1.0 / unit)
+    rgb = _in_gamut(convert_primaries(light, PRIMARIES["bt2020"], PRIMARIES[primaries]), weights)
+    norm = _largest(rgb)
+    scale = curve(norm, peak) / np.maximum(norm, np.float32(_TINY))
+    return _code(rgb * scale[..., None], transfer)
 
 
 def _in_gamut(rgb: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Mix colours with a negative channel with grey of their luminance until none is negative.
 
     Args:
-        rgb: float64 (..., 3), linear light; a negative channel is a colour outside the primaries.
-        weights: float64 (3,), the primaries' luminance weights.
+        rgb: float32 (..., 3), linear light; a negative channel is a colour outside the primaries.
+        weights: float32 (3,), the primaries' luminance weights.
 
     Returns:
-        float64 (..., 3), every channel >= 0, luminance kept (negative luminance becomes black).
+        float32 (..., 3), every channel >= 0, luminance kept (negative luminance becomes black).
     """
     luminance = np.maximum(rgb @ weights, 0.0)[..., None]
-    lowest = rgb.min(axis=-1, keepdims=True)
-    keep = np.where(lowest < 0.0, luminance / np.maximum(luminance - lowest, 1e-12), 1.0)
+    lowest = np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])[..., None]
+    keep = np.where(lowest < 0.0, luminance / np.maximum(luminance - lowest, np.float32(_TINY)), np.float32(1.0))
     mixed: np.ndarray = np.maximum(luminance + keep * (rgb - luminance), 0.0)
     return mixed
 
 
-def _desaturate_overflow(rgb: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Mix colours with a channel above 1 with grey of their luminance (at most 1) until none is.
-
-    Args:
-        rgb: float64 (..., 3), linear light, channels >= 0.
-        weights: float64 (3,), the primaries' luminance weights (they sum to 1).
-
-    Returns:
-        float64 (..., 3) in [0, 1].
-    """
-    luminance = np.minimum(rgb @ weights, 1.0)[..., None]
-    highest = rgb.max(axis=-1, keepdims=True)
-    keep = np.where(highest > 1.0, (1.0 - luminance) / np.maximum(highest - luminance, 1e-12), 1.0)
-    mixed: np.ndarray = np.clip(luminance + keep * (rgb - luminance), 0.0, 1.0)
-    return mixed
+def _largest(rgb: np.ndarray) -> np.ndarray:
+    """max(R, G, B) of (..., 3) as (...); channel by channel, several times faster than ``max(axis=-1)``."""
+    largest: np.ndarray = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    return largest
 
 
 def _code(linear: np.ndarray, transfer: TransferName) -> np.ndarray:

@@ -27,9 +27,24 @@ damages the file it replaces: everything is computed in memory, then written to 
 file that is renamed over the target. For that, ``register`` wraps ``Image.Image.save`` (Pillow
 empties a path target before any save handler runs); ``unregister`` restores it.
 
-Saving without ``hdr=`` an image that came from a gain-map JPEG keeps the gain map when the
-pixels are those of the file's base, and otherwise writes the image without it and warns with
-:class:`HdrDroppedWarning`; ``hdr=False`` drops it silently. Save options for ``hdr=``:
+Geometric edits keep the gain map (:mod:`pillow_plugin.edits`): ``crop``, ``resize``, ``reduce``,
+``thumbnail``, ``rotate`` (any angle, with or without ``expand``), ``transpose``, an AFFINE
+``transform`` and ``ImageOps.exif_transpose`` give images with their own lazy ``.hdr``, and
+chained edits compose into one transform::
+
+    small = im.rotate(37, expand=True).crop((10, 10, 500, 400)).resize((245, 195))
+    np.asarray(small.hdr)                 # the HDR of exactly those pixels
+    small.save("small.jpg")               # a gain-map JPEG: the map follows the edits
+
+``im.hdr`` is aligned with the pixels as stored, like Pillow's image (Exif orientation is not
+applied); ``ImageOps.exif_transpose(im)`` turns both.
+
+Saving without ``hdr=`` an image that carries a gain map: the opened image unchanged, with no
+save options, writes the file as it was, byte for byte; an edited one writes its base at the
+source's quality (not Pillow's 75) with the map that follows the edits; an image whose pixels were
+changed otherwise (``point``, ``filter``, ``paste``, ImageDraw, ImageEnhance) is written without
+it, with :class:`HdrDroppedWarning`, as is any save to another format (PNG, WebP, TIFF, AVIF);
+``hdr=False`` drops it silently. Save options for ``hdr=``:
 ``hdr_primaries`` (name or 8 chromaticities of the array, default "bt709"), ``hdr_options``
 (``gainmap_format.EncodeOptions``), ``hdr_progress`` (callback); every Pillow JPEG option
 applies to the base, whose quality defaults to ``EncodeOptions.quality`` and subsampling to
@@ -44,6 +59,7 @@ from typing import Any
 from PIL import Image, JpegImagePlugin
 
 from . import options
+from .edits import EditedLink, unwrap_edits, wrap_edits
 from .errors import GainMapWarning, HdrDroppedWarning
 from .hdr import INFO_KEY, HdrImage, HdrMetadata
 from .opener import GainMapJpegImageFile, GainMapMpoImageFile, wrap_factory
@@ -51,6 +67,7 @@ from .saver import wrap_image_save, wrap_save
 
 __all__ = [
     "INFO_KEY",
+    "EditedLink",
     "GainMapJpegImageFile",
     "GainMapMpoImageFile",
     "GainMapWarning",
@@ -89,10 +106,12 @@ def register(**settings: Any) -> None:
         Image.register_save(JpegImagePlugin.JpegImageFile.format, wrap_save(save))
     if getattr(Image.Image.save, "__wrapped__", None) is None:
         Image.Image.save = wrap_image_save(Image.Image.save)  # type: ignore[method-assign]
+    wrap_edits()
 
 
 def unregister() -> None:
-    """Give Pillow back its own JPEG open and save handlers and ``Image.save`` (for comparisons and tests)."""
+    """Give Pillow back its own JPEG open and save handlers, ``Image.save`` and geometric methods."""
+    unwrap_edits()
     original_save = getattr(Image.Image.save, "__wrapped__", None)
     if original_save is not None:
         Image.Image.save = original_save  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ and by ``gainmap_format.standard`` for the others. The plugin has no codec logic
 from __future__ import annotations
 
 import contextvars
+import functools
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from PIL import JpegImagePlugin
 
 from gainmap_format.colour import PRIMARIES, PrimariesName
 from gainmap_format.errors import GainmapError, JpegError
-from gainmap_format.jpeg import Segment, parse_jpeg, replace_segments
+from gainmap_format.jpeg import Segment, estimate_quality, parse_jpeg, replace_segments
 from gainmap_format.residual import hdr_to_pq
 from gainmap_format.standard import StandardGainMap, StandardGainMapMetadata, attach_gain_map
 
@@ -223,11 +224,16 @@ class _Source:
 
 
 class _OurSource(_Source):
-    """A GainMLP file: everything goes through ``gainmap_format.codec.decode``."""
+    """A GainMLP file: everything goes through ``gainmap_format.codec.decode``.
+
+    Attributes:
+        data: the whole file.
+        metadata: :class:`HdrMetadata`.
+    """
 
     def __init__(self, data: bytes, metadata: GainMapMetadata, segments: tuple[Segment, ...]) -> None:
         """Keep the file, its container's metadata and its APP15 segments."""
-        self._data = data
+        self.data = data
         self._segments = segments
         self._decoded: dict[float | None, DecodedImage] = {}
         self.metadata = HdrMetadata(
@@ -254,9 +260,9 @@ class _OurSource(_Source):
         if display_headroom is None:
             kept = self._decoded.get(None)
             if kept is None or (with_pq and kept.pq is None):
-                kept = self._decoded[None] = codec.decode(self._data, with_pq=with_pq)
+                kept = self._decoded[None] = codec.decode(self.data, with_pq=with_pq)
             return kept
-        return codec.decode(self._data, display_headroom=display_headroom, with_pq=with_pq)
+        return codec.decode(self.data, display_headroom=display_headroom, with_pq=with_pq)
 
     def relative(self, display_headroom: float | None) -> np.ndarray:
         return self._decode(display_headroom, with_pq=False).linear("sdr-white")
@@ -278,12 +284,29 @@ class _OurSource(_Source):
         return replace_segments(parse_jpeg(base_jpeg), self._segments, is_our_segment).to_bytes()
 
 
-class _StandardSource(_Source):
-    """An ISO 21496-1, Ultra HDR / Adobe XMP or Apple file: rendered by ``gainmap_format.standard``."""
+class _RelativeSource(_Source):
+    """A source that renders relative light; PQ and absolute values follow from it and its metadata."""
+
+    def pq(self, display_headroom: float | None) -> np.ndarray:
+        chromaticities = PRIMARIES[self.metadata.primaries]
+        return hdr_to_pq(self.relative(display_headroom), chromaticities, self.metadata.sdr_white_luminance)
+
+    def absolute(self, display_headroom: float | None) -> np.ndarray:
+        absolute: np.ndarray = self.relative(display_headroom) * np.float32(self.metadata.sdr_white_luminance)
+        return absolute
+
+
+class _StandardSource(_RelativeSource):
+    """An ISO 21496-1, Ultra HDR / Adobe XMP or Apple file: rendered by ``gainmap_format.standard``.
+
+    Attributes:
+        gain_map: the file's gain map, as ``find_gain_map`` returns it.
+        metadata: :class:`HdrMetadata`.
+    """
 
     def __init__(self, gain_map: StandardGainMap, sdr_white_luminance: float) -> None:
         """Keep the gain map and the luminance that relative 1.0 stands for."""
-        self._gain_map = gain_map
+        self.gain_map = gain_map
         self._full: np.ndarray | None = None
         meta = gain_map.metadata
         self.metadata = HdrMetadata(
@@ -306,21 +329,13 @@ class _StandardSource(_Source):
         # The full rendition is kept: HdrImage caches it read-only, and pq() and absolute()
         # of it would otherwise render it again.
         if display_headroom is not None:
-            return self._gain_map.render(display_headroom)
+            return self.gain_map.render(display_headroom)
         if self._full is None:
-            self._full = self._gain_map.render()
+            self._full = self.gain_map.render()
         return self._full
 
-    def pq(self, display_headroom: float | None) -> np.ndarray:
-        chromaticities = PRIMARIES[self.metadata.primaries]
-        return hdr_to_pq(self.relative(display_headroom), chromaticities, self.metadata.sdr_white_luminance)
-
-    def absolute(self, display_headroom: float | None) -> np.ndarray:
-        absolute: np.ndarray = self.relative(display_headroom) * np.float32(self.metadata.sdr_white_luminance)
-        return absolute
-
     def carry_to(self, base_jpeg: bytes) -> bytes:
-        return attach_gain_map(base_jpeg, self._gain_map)
+        return attach_gain_map(base_jpeg, self.gain_map)
 
 
 @dataclass(eq=False)
@@ -343,6 +358,23 @@ class GainMapLink:
     size: tuple[int, int]
     hdr: HdrImage | None = None
     error: GainmapError | None = None
+
+    @functools.cached_property
+    def quality(self) -> int:
+        """The JPEG quality of the file's base, estimated from its quantisation tables (1-100)."""
+        return estimate_quality(self.data)
+
+    @functools.cached_property
+    def subsampling(self) -> int:
+        """Pillow's ``subsampling`` for a new base: 4:4:4 (0) for GainMLP, else the file's own.
+
+        A GainMLP map is fitted to full-resolution colour, so its base keeps full-resolution chroma.
+        """
+        if self.hdr is None or self.hdr.metadata.kind == "gainmlp":
+            return 0
+        with internal(), JpegImagePlugin.JpegImageFile(io.BytesIO(self.data)) as original:
+            sampling = JpegImagePlugin.get_sampling(original)
+        return sampling if sampling >= 0 else 0
 
     def unchanged(self, image: Image.Image) -> bool:
         """Whether ``image`` has exactly the pixels the file's base decodes to.

@@ -24,7 +24,7 @@ import functools
 import os
 import warnings
 from collections.abc import Callable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from PIL import ImageFile, JpegImagePlugin, MpoImagePlugin
 
@@ -36,6 +36,9 @@ from gainmap_format.standard import HDRGM_NS, find_gain_map, is_gain_map_image, 
 from . import options
 from .errors import GainMapWarning
 from .hdr import INFO_KEY, INTERNAL, GainMapLink, HdrImage, _OurSource, _Source, _StandardSource
+
+if TYPE_CHECKING:
+    from .edits import EditedLink
 
 #: Largest file whose gain map is read into memory.
 MAX_FILE_BYTES = 1 << 30
@@ -50,7 +53,8 @@ PEEK_BYTES = 1 << 16
 class _HdrAttribute:
     """The ``hdr`` attribute of an image opened from a gain-map JPEG."""
 
-    _gain_map_link: GainMapLink
+    # The file's link; an in-place edit (thumbnail, exif_transpose(in_place=True)) replaces it.
+    _gain_map_link: GainMapLink | EditedLink
 
     @property
     def hdr(self) -> HdrImage:

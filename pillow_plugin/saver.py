@@ -7,11 +7,26 @@ handler and does the work:
 - ``hdr=`` an array (or an :class:`~pillow_plugin.hdr.HdrImage`): Pillow encodes the image as
   the SDR base with every option given (quality, subsampling, exif, icc_profile, ...), and
   ``gainmap_format.codec.encode`` fits a gain map to that base, which it keeps byte for byte.
-- no ``hdr=``, an image that came from a gain-map JPEG (``im.info["gain_map"]``) with exactly
-  the pixels of its base: Pillow encodes it and the original gain map goes back in.
-- the same with changed pixels (resized, edited): Pillow's file without the gain map, and a
-  :class:`~pillow_plugin.errors.HdrDroppedWarning` that says so (Pillow issue #8036).
+- no ``hdr=``, the image opened from a gain-map JPEG (or a copy) with exactly the pixels of its
+  base and no save options: the file as it was, byte for byte (base and gain map untouched).
+- the same with save options (``exif=``, ``quality=``, ...): Pillow encodes the base with them and
+  the original gain map goes back in.
+- no ``hdr=``, the result of geometric edits (``crop``, ``resize``, ``rotate``, ...; see
+  :mod:`pillow_plugin.edits`) with the pixels the edits produced: Pillow encodes the base and the
+  gain map follows the edits (a GainMLP container with the composed placement; a standard map
+  transformed in step, written as ISO 21496-1 + hdrgm XMP + MPF).
+- the same with changed pixels (``point``, ``filter``, ``paste``, ImageDraw, ImageEnhance):
+  Pillow's file without the gain map, and a :class:`~pillow_plugin.errors.HdrDroppedWarning`
+  that says so (Pillow issue #8036).
 - ``hdr=False``: drop the gain map without a warning.
+
+A base the plugin has Pillow encode takes, unless the save options say otherwise, the quality of
+the file the image came from (estimated from its quantisation tables), its chroma subsampling
+(4:4:4 for GainMLP files, whose maps are fitted to full-resolution colour) and its ICC profile
+(a standard gain map applies in the base's colour space): not Pillow's quality 75.
+
+Saving an image that carries a gain map in another format (PNG, WebP, TIFF, AVIF, ...) writes it
+without the gain map and warns with :class:`~pillow_plugin.errors.HdrDroppedWarning`.
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ from gainmap_format.options import checked_encode_options
 from gainmap_format.standard import find_gain_map
 
 from . import options
+from .edits import EditedLink
 from .errors import HdrDroppedWarning
 from .hdr import INFO_KEY, GainMapLink, HdrImage, internal
 
@@ -63,7 +79,8 @@ def wrap_image_save(original: SaveMethod) -> SaveMethod:
     it checks the target's folder, runs Pillow's own save with every argument into memory, and
     writes the bytes to a temporary file that is renamed over the target. Every other save
     reaches Pillow unchanged. An ``hdr=`` save to a format other than JPEG is refused before
-    anything is opened, rather than writing the image without its HDR.
+    anything is opened, rather than writing the image without its HDR; a save to another format
+    of an image that carries a gain map goes to Pillow with a :class:`HdrDroppedWarning`.
     """
 
     @functools.wraps(original)
@@ -78,6 +95,14 @@ def wrap_image_save(original: SaveMethod) -> SaveMethod:
             raise InputError(
                 f"cannot save {_describe(fp)}: hdr= writes a gain-map JPEG, not {target_format}; "
                 "save as JPEG (.jpg) or leave out hdr="
+            )
+        if target_format not in (None, _JPEG):
+            warnings.warn(
+                HdrDroppedWarning(
+                    f"{_describe(fp)}: saved as {target_format} without the HDR gain map, which only a JPEG "
+                    "carries; save as JPEG (.jpg) to keep it, or pass hdr=False to drop it without this warning"
+                ),
+                stacklevel=2,
             )
         if not _is_path(fp) or target_format != _JPEG:
             original(self, fp, format, **params)
@@ -125,10 +150,10 @@ def _hdr_given(settings: dict[str, Any]) -> bool:
     return hdr is not None and hdr is not False
 
 
-def _carried(image: Image.Image, settings: dict[str, Any]) -> GainMapLink | None:
-    """The usable gain map of the file ``image`` came from, unless ``hdr=False`` drops it."""
+def _carried(image: Image.Image, settings: dict[str, Any]) -> GainMapLink | EditedLink | None:
+    """The usable gain map of the file or edit ``image`` came from, unless ``hdr=False`` drops it."""
     link = image.info.get(INFO_KEY)
-    if settings.get("hdr") is False or not isinstance(link, GainMapLink) or link.hdr is None:
+    if settings.get("hdr") is False or not isinstance(link, GainMapLink | EditedLink) or link.hdr is None:
         return None
     return link
 
@@ -188,22 +213,56 @@ def _pillow_jpeg(original: SaveHandler, image: Image.Image, filename: str | byte
 
 
 def _keep_or_drop(
-    original: SaveHandler, image: Image.Image, filename: str | bytes, link: GainMapLink
+    original: SaveHandler, image: Image.Image, filename: str | bytes, link: GainMapLink | EditedLink
 ) -> bytes:
     """The new file with the gain map put back, or without it and a warning saying why."""
-    base = _pillow_jpeg(original, image, filename)
     assert link.hdr is not None
+    origin = link.origin if isinstance(link, EditedLink) else link
+    unchanged = options.KEEP_ON_SAVE and link.unchanged(image)
+    if unchanged and isinstance(link, GainMapLink) and not _encoding_options(image.encoderinfo):
+        return link.data
+    base = _pillow_jpeg(original, _with_source_defaults(image, origin), filename)
     if not options.KEEP_ON_SAVE:
         return _dropped(base, "keep_on_save is off")
-    if not link.unchanged(image):
-        original_base = f"{link.size[0]}x{link.size[1]} {link.mode}"
-        return _dropped(base, f"the pixels differ from the {original_base} base the gain map was made for")
-    kept = link.hdr.carry_to(base)
+    if not unchanged:
+        return _dropped(base, f"the pixels differ from the {_made_for(link)} the gain map was made for")
+    kept = link.write(base) if isinstance(link, EditedLink) else link.hdr.carry_to(base)
     if link.hdr.metadata.kind != "gainmlp":
         problem = _unreadable(kept)
         if problem is not None:
             return _dropped(base, problem)
     return kept
+
+
+def _made_for(link: GainMapLink | EditedLink) -> str:
+    """How a drop warning names the pixels the gain map was made for."""
+    if isinstance(link, EditedLink):
+        width, height = link.placement.size
+        return f"{width}x{height} edited image"
+    return f"{link.size[0]}x{link.size[1]} {link.mode} base"
+
+
+def _encoding_options(settings: dict[str, Any]) -> set[str]:
+    """The save options that ask for an encoding of their own (anything but the plugin's ``hdr*``)."""
+    return set(settings) - set(HDR_OPTIONS)
+
+
+def _with_source_defaults(image: Image.Image, origin: GainMapLink) -> Image.Image:
+    """``image`` with the source file's quality, subsampling and ICC profile as save defaults.
+
+    Options the caller gave win; ``qtables`` given also leaves out the default quality.
+    """
+    settings = image.encoderinfo
+    defaults: dict[str, Any] = {}
+    if "quality" not in settings and "qtables" not in settings:
+        defaults["quality"] = origin.quality
+    if "subsampling" not in settings:
+        defaults["subsampling"] = origin.subsampling
+    icc = image.info.get("icc_profile")
+    if icc and "icc_profile" not in settings:
+        defaults["icc_profile"] = icc
+    image.encoderinfo = {**defaults, **settings}
+    return image
 
 
 def _unreadable(data: bytes) -> str | None:

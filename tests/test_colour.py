@@ -120,3 +120,29 @@ def test_lab_round_trip_across_both_segments():
     rng = np.random.default_rng(0)
     lab = np.stack([rng.uniform(0, 110, 500), rng.uniform(-90, 90, 500), rng.uniform(-90, 90, 500)], axis=-1)
     np.testing.assert_allclose(colour.xyz_to_lab(colour.lab_to_xyz(lab, white), white), lab, atol=1e-9)
+
+
+def _pq_formulas(luminance: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ST 2084's two equations written out, one temporary per operation."""
+    y_m1 = np.power(np.clip(luminance / 10000.0, 0.0, 1.0), colour.PQ_M1)
+    encoded = np.power((colour.PQ_C1 + colour.PQ_C2 * y_m1) / (1.0 + colour.PQ_C3 * y_m1), colour.PQ_M2)
+    e = np.power(np.clip(code, 0.0, 1.0), 1.0 / colour.PQ_M2)
+    y = np.maximum(e - colour.PQ_C1, 0.0) / (colour.PQ_C2 - colour.PQ_C3 * e)
+    return encoded, 10000.0 * np.power(y, 1.0 / colour.PQ_M1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pq_in_place_gives_the_formulas_bits(dtype):
+    rng = np.random.default_rng(3)
+    luminance = (rng.random((40, 30, 3)) * 12000 - 500).astype(dtype)
+    code = (rng.random((40, 30, 3)) * 1.2 - 0.1).astype(dtype)
+    encoded, decoded = _pq_formulas(luminance, code)
+    assert colour.pq_encode(luminance).dtype == colour.pq_decode(code).dtype == dtype
+    np.testing.assert_array_equal(colour.pq_encode(luminance), encoded)
+    np.testing.assert_array_equal(colour.pq_decode(code), decoded)
+
+
+def test_pq_of_scalars_and_lists():
+    assert isinstance(colour.pq_encode(100.0), np.floating) and isinstance(colour.pq_decode(0.5), np.floating)
+    assert colour.pq_encode([100.0, 1e5]).tolist() == pytest.approx([0.5080784, 1.0], rel=1e-6)
+    assert colour.pq_decode(np.array([0, 1])).tolist() == [0.0, 10000.0]

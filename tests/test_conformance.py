@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.util
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import time
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conformance import catalogue, check_writer, generate, mutations, run
+from conformance import catalogue, check_writer, gainmap_decode, generate, mutations, run
 from conformance import reference_decoder as rd
 from gainmap_format import codec
 from gainmap_format.errors import GainmapError, GraphContractError, NoGainMapError, UnsupportedVersionError
@@ -64,31 +70,104 @@ def statuses(report: dict, status: str) -> set[str]:
     return {r["name"] for r in report["results"] if r["status"] == status}
 
 
+# ---- decoders run in this process ----
+#
+# A decoder the runner starts costs a Python start-up and its imports per vector (about a second
+# for the library with ONNX Runtime); across every vector that was most of this file's time. Runs
+# over every vector therefore call the decoders' own main() in this process, through the runner's
+# one seam, run_decoder, and the runner judges the same exit statuses and output files. The
+# subprocess path itself (the shell wrapper, the adapters' command lines, timeouts, the memory
+# limit) is tested on a few vectors of each kind.
+
+#: Program name of a decoder template that runs in this process: "inprocess:NAME {input} {output} ...".
+IN_PROCESS = "inprocess:"
+
+#: One vector of each expected result, and one decoded for a display headroom.
+EACH_KIND = ["valid-gamma-sine-w16", "valid-placement-rotate-37-expand", "valid-display-headroom-gain",
+             "invalid-container-crc-weights", "nogainmap-plain-jpeg", "unsupported-version-3.0"]
+
+
+def in_process(monkeypatch: pytest.MonkeyPatch, decoders: dict[str, Callable[[Sequence[str]], int]]) -> None:
+    """Make the runner call ``decoders[NAME](argv)`` for templates starting with "inprocess:NAME"."""
+    def run_decoder(args: list[str], options: run.Options) -> tuple[int | None, str, float]:
+        start, stderr = time.perf_counter(), io.StringIO()
+        # stderr and the warning filters are process-wide: the runs that use this stay at --jobs 1.
+        # A decoder process would print its warnings to stderr, unseen unless it fails; so here.
+        with contextlib.redirect_stderr(stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            status = decoders[args[0].removeprefix(IN_PROCESS)](args[1:])
+        return status, stderr.getvalue()[-2000:], time.perf_counter() - start
+
+    monkeypatch.setattr(run, "run_decoder", run_decoder)
+
+
+def fresh_reference_decoder() -> object:
+    """A private copy of conformance/reference_decoder.py, for a broken decoder to patch."""
+    name = f"_reference_decoder_copy_{time.perf_counter_ns()}"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "conformance" / "reference_decoder.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    return module
+
+
 # ---- the runner against the two real decoders ----
 
-@pytest.mark.slow
-def test_runner_passes_the_library(tmp_path):
-    adapter = f"{PYTHON} -m conformance.gainmap_decode {{input}} {{output}}"
-    status, report = run_suite(tmp_path, adapter, "--jobs", "2", *EXIT_CODES,
-                               headroom=adapter + " --display-headroom {headroom}")
+def test_runner_passes_the_library(tmp_path, monkeypatch):
+    """Every vector, through the library's adapter (its main(), in this process)."""
+    in_process(monkeypatch, {"library": gainmap_decode.main})
+    adapter = f"{IN_PROCESS}library {{input}} {{output}}"
+    status, report = run_suite(tmp_path, adapter, *EXIT_CODES, headroom=adapter + " --display-headroom {headroom}")
     assert status == run.EXIT_PASS, (tmp_path / "report.txt").read_text()
     assert statuses(report, "fail") == set() and statuses(report, "skip") == set()
     assert statuses(report, "warn") == set()
     assert report["summary"]["pass"] == len(cases())
 
 
-@pytest.mark.slow
-def test_runner_passes_the_reference_decoder_strictly(tmp_path):
-    """Through the shell wrapper, with --strict: every SHOULD is met too."""
-    decoder = f"{PYTHON} {ROOT}/conformance/reference_decoder.py {{input}} {{output}}"
+def test_runner_passes_the_reference_decoder_strictly(tmp_path, monkeypatch):
+    """Every vector, with --strict: every SHOULD is met too."""
+    in_process(monkeypatch, {"reference": rd.main})
+    decoder = f"{IN_PROCESS}reference {{input}} {{output}}"
+    status, report = run_suite(tmp_path, decoder, "--strict", *EXIT_CODES,
+                               headroom=decoder + " --display-headroom {headroom}")
+    assert status == run.EXIT_PASS, (tmp_path / "report.txt").read_text()
+    assert report["summary"] == {"pass": len(cases()), "fail": 0, "warn": 0, "skip": 0}
+
+
+@pytest.mark.parametrize("decoder", [f"{PYTHON} {ROOT}/conformance/reference_decoder.py {{input}} {{output}}",
+                                     f"{PYTHON} -m conformance.gainmap_decode {{input}} {{output}}"],
+                         ids=["reference", "library"])
+def test_runner_passes_both_decoders_as_commands_through_the_shell_wrapper(tmp_path, decoder):
+    """The decoders' command lines, started per vector by the runner's shell wrapper, on each kind of vector."""
     env = {**os.environ, "PYTHON": PYTHON}
     command = [str(ROOT / "conformance" / "run"), "--decoder", decoder, "--headroom-decoder",
                decoder + " --display-headroom {headroom}", "--strict", "--jobs", "2", *EXIT_CODES,
-               "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.txt")]
+               "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.txt"), "--only", *EACH_KIND]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["summary"] == {"pass": len(cases()), "fail": 0, "warn": 0, "skip": 0}
+    assert report["summary"] == {"pass": len(EACH_KIND), "fail": 0, "warn": 0, "skip": 0}
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_an_earlier_reader_refuses_placed_files_as_an_unsupported_version(tmp_path, monkeypatch, version):
+    """Spec §5.2: a container with a placement needs 2.1; 1.0 and 2.0 readers refuse it ([VER-3])."""
+    in_process(monkeypatch, {"reference": rd.main})
+    decoder = f"{IN_PROCESS}reference {{input}} {{output}} --reader-version {version}"
+    placed = {"valid-placement-crop", "valid-placement-rotate-37-expand", "valid-placement-transpose-transverse"}
+    names = [*placed, "valid-gamma-sine-w16", "valid-minimum-version-2.0"]
+    status, report = run_suite(tmp_path, decoder, "--strict", "--format-version", version, *EXIT_CODES, "--only",
+                               *names)
+    assert status == run.EXIT_PASS and statuses(report, "pass") == set(names)
+    assert {r["name"] for r in report["results"] if r["expected_result"] == "unsupported_version"} == (
+        placed | ({"valid-minimum-version-2.0"} if version == "1.0" else set()))
+    # Judged as a 2.1 decoder, the same reader fails exactly the vectors it refused.
+    status, report = run_suite(tmp_path, decoder, "--strict", *EXIT_CODES, "--only", *names)
+    assert statuses(report, "fail") == placed | ({"valid-minimum-version-2.0"} if version == "1.0" else set())
 
 
 def test_runner_reads_exr_outputs_of_the_library_cli(tmp_path):
@@ -157,14 +236,59 @@ BROKEN = {
     "swaps-red-and-blue": ("_b = rd.decode_base\nrd.decode_base = lambda *a: _b(*a)[..., ::-1].copy()",
                            {"valid-gamma-sine-w16", "valid-subsampled-420-base", "valid-size-1x1"},
                            {"valid-greyscale-base"}),
-    "accepts-newer-versions": ("_v = rd.check_version\nrd.check_version = lambda m: _v(min(m, 0x0200))",
-                               {"unsupported-version-3.0", "unsupported-version-2.1"},
+    "accepts-newer-versions": ("_v = rd.check_version\nrd.check_version = lambda m, r: _v(min(m, 0x0200), r)",
+                               {"unsupported-version-3.0", "unsupported-version-2.2"},
                                {"invalid-crc-and-version-3.0", "invalid-version-0.1", "unsupported-version-1.1"}),
-    "knows-version-1.1": ("def check_version(m):\n"
+    "knows-version-1.1": ("def check_version(m, r):\n"
                           "    if m >> 8 == 0: raise rd.RejectedError('[VER-6]')\n"
                           "    if m > rd.READER_VERSION: raise rd.UnsupportedVersionError('[VER-3]')\n"
                           "rd.check_version = check_version",
-                          {"unsupported-version-1.1"}, {"unsupported-version-2.1", "valid-minimum-version-2.0"}),
+                          {"unsupported-version-1.1"}, {"unsupported-version-2.2", "valid-minimum-version-2.0"}),
+    "ignores-placement": ("rd._placed = lambda header, record: header",
+                          {"valid-placement-crop", "valid-placement-rotate-37-expand",
+                           "valid-placement-transpose-rotate-90", "valid-placement-resize"},
+                          {"valid-gamma-sine-w16", "invalid-placement-short"}),
+    "no-clamp": ("rd.placed_coordinates = lambda n, p: (p - 0.5) * (2.0 / (n - 1)) - 1.0",
+                 {"valid-placement-scale-2-edges", "valid-placement-rotate-37-expand"},
+                 {"valid-placement-crop", "valid-placement-crop-beyond-edges", "valid-placement-resize",
+                  "valid-placement-transpose-transverse"}),
+    "network-outside-the-source": ("rd.outside_source = lambda h: np.zeros((h.height, h.width), bool)",
+                                   {"valid-placement-crop-beyond-edges", "valid-placement-rotate-37-expand",
+                                    "valid-placement-rotate-20-expand-white", "valid-placement-scale-2-edges"},
+                                   {"valid-placement-crop", "valid-placement-resize"}),
+    # The draft rule: the pixel's centre outside [0, W0] x [0, H0], with no margin for a reduction.
+    "no-margins": ("def outside_source(h):\n"
+                   "    a, b, c, d, e, f = h.matrix\n"
+                   "    y, x = np.mgrid[0 : h.height, 0 : h.width] + 0.5\n"
+                   "    xs, ys = a * x + b * y + c, d * x + e * y + f\n"
+                   "    return (xs < 0) | (xs > h.source_width) | (ys < 0) | (ys > h.source_height)\n"
+                   "rd.outside_source = outside_source",
+                   {"valid-placement-reduce", "valid-placement-scale-2-edges"},
+                   {"valid-placement-crop-beyond-edges", "valid-placement-rotate-90",
+                    "valid-placement-rotate-37-expand", "valid-placement-resize"}),
+    # Margins of half the footprint's extent, (|a| + |b|) / 2: a rotation's fill by the edges gets the network.
+    "footprint-margins": ("def outside_source(h):\n"
+                          "    a, b, c, d, e, f = h.matrix\n"
+                          "    y, x = np.mgrid[0 : h.height, 0 : h.width] + 0.5\n"
+                          "    xs, ys = a * x + b * y + c, d * x + e * y + f\n"
+                          "    mx, my = (abs(a) + abs(b)) / 2, (abs(d) + abs(e)) / 2\n"
+                          "    return (xs < -mx) | (xs > h.source_width + mx) | (ys < -my)"
+                          " | (ys > h.source_height + my)\n"
+                          "rd.outside_source = outside_source",
+                          {"valid-placement-crop-beyond-edges", "valid-placement-rotate-90",
+                           "valid-placement-rotate-37-expand", "valid-placement-scale-2-edges"},
+                          {"valid-placement-reduce", "valid-placement-resize", "valid-placement-crop"}),
+    # The grown rectangle taken as open: a centre on its edge counted outside.
+    "open-grown-rectangle": ("_outside = rd.outside_source\n"
+                             "def outside_source(h):\n"
+                             "    a, b, c, d, e, f = h.matrix\n"
+                             "    y, x = np.mgrid[0 : h.height, 0 : h.width] + 0.5\n"
+                             "    xs = a * x + b * y + c\n"
+                             "    mx = max(0.0, (a * a + b * b) ** 0.5 - 1) / 2\n"
+                             "    return _outside(h) | (xs == -mx) | (xs == h.source_width + mx)\n"
+                             "rd.outside_source = outside_source",
+                             {"valid-placement-scale-2-edges"},
+                             {"valid-placement-reduce", "valid-placement-crop-beyond-edges"}),
     "version-1.0-ranges": ("rd.RANGES.clear()\nrd.MAX_HEADROOM = 64.0",
                            {"invalid-sdr-white-below-1", "invalid-sdr-white-1e-45", "invalid-epsilon-too-small",
                             "invalid-epsilon-above-half", "invalid-epsilon-1", "invalid-input-range-too-small",
@@ -200,8 +324,8 @@ BROKEN = {
                                  {"valid-display-headroom-gamma", "valid-display-headroom-gain",
                                   "valid-gain-weight-zero"}, {"valid-headroom-equal"}),
     "applies-exif-orientation": ("from PIL import Image\nimport io\n_d = rd.decode\n"
-                                 "def decode(data, headroom=None):\n"
-                                 "    out = _d(data, headroom)\n"
+                                 "def decode(data, headroom=None, reader=rd.READER_VERSION):\n"
+                                 "    out = _d(data, headroom, reader)\n"
                                  "    turned = Image.open(io.BytesIO(data)).getexif().get(0x0112) == 6\n"
                                  "    return np.rot90(out, -1).copy() if turned else out\n"
                                  "rd.decode = decode",
@@ -249,10 +373,13 @@ def broken_decoder(tmp_path: Path, name: str, patch: str, tail: str = "sys.exit(
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
-def test_broken_decoder_fails_on_the_right_vectors(tmp_path, name):
+def test_broken_decoder_fails_on_the_right_vectors(tmp_path, monkeypatch, name):
     patch, must_fail, must_pass = BROKEN[name]
-    decoder = broken_decoder(tmp_path, name, patch)
-    status, report = run_suite(tmp_path, decoder, "--strict", "--jobs", "2", *EXIT_CODES, "--only",
+    broken = fresh_reference_decoder()
+    exec(textwrap.dedent(patch), {"rd": broken, "np": np})  # the patch is this file's own text
+    in_process(monkeypatch, {name: broken.main})  # type: ignore[attr-defined]
+    decoder = f"{IN_PROCESS}{name} {{input}} {{output}}"
+    status, report = run_suite(tmp_path, decoder, "--strict", *EXIT_CODES, "--only",
                                *sorted(must_fail | must_pass), headroom=decoder + " --display-headroom {headroom}")
     assert status == run.EXIT_FAIL
     assert statuses(report, "fail") == must_fail

@@ -2,6 +2,7 @@ import dataclasses
 import re
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from gainmap_format import container as ctr
 from gainmap_format import structs
 from gainmap_format.errors import ContainerError, UnsupportedVersionError
+from gainmap_format.geometry import Placement
 from gainmap_format.jpeg import JpegLayout, Segment
 
 METADATA = ctr.GainMapMetadata(
@@ -71,7 +73,7 @@ def test_bad_magic_and_short_input():
         ctr.parse_container(data[:10])
 
 
-@pytest.mark.parametrize(("version", "kind"), [((3, 0), "major"), ((2, 1), "minor"), ((1, 1), "minor"),
+@pytest.mark.parametrize(("version", "kind"), [((3, 0), "major"), ((2, 2), "minor"), ((1, 1), "minor"),
                                                ((1, 255), "minor")])
 def test_newer_minimum_version_is_rejected(version, kind):
     body = bytearray(ctr.build_container(METADATA, b"graph")[:-4])
@@ -254,3 +256,116 @@ def test_reassembly_stops_at_the_size_bound():
 def test_oversized_graph_is_refused_by_the_writer():
     with pytest.raises(ContainerError, match="bound"):
         ctr.build_container(METADATA, b"\x00" * (ctr.MAX_GRAPH_BYTES + 1))
+
+
+# ---- spec §4.7 (version 2.1): the placement record ----
+
+SOURCE = Placement.identity((METADATA.width, METADATA.height))
+
+
+def _placed(placement: Placement) -> bytes:
+    metadata = dataclasses.replace(METADATA, width=placement.size[0], height=placement.size[1])
+    return ctr.build_container(metadata, b"graph", placement)
+
+
+def test_identity_placement_writes_the_same_bytes_as_none():
+    assert ctr.build_container(METADATA, b"graph", SOURCE) == ctr.build_container(METADATA, b"graph")
+    parsed = ctr.parse_container(ctr.build_container(METADATA, b"graph"))
+    assert parsed.placement == SOURCE and parsed.placement.is_identity
+
+
+@pytest.mark.parametrize("edit", [lambda p: p.crop((10, 20, 330, 260)), lambda p: p.rotate(37, expand=True),
+                                  lambda p: p.transpose(2).resize((120, 160))])
+def test_placement_round_trips_and_needs_version_2_1(edit):
+    placement = edit(SOURCE)
+    data = _placed(placement)
+    assert data[4:8] == b"\x02\x01\x02\x01"
+    assert len(data) == len(ctr.build_container(METADATA, b"graph")) + structs.PLACEMENT_SIZE
+    parsed = ctr.parse_container(data)
+    assert parsed.placement == placement  # binary64 on disk: the matrix comes back exactly
+    assert (parsed.metadata.width, parsed.metadata.height) == placement.size
+
+
+def test_a_2_0_reader_refuses_a_placed_container(monkeypatch):
+    data = _placed(SOURCE.crop((0, 0, 100, 100)))
+    monkeypatch.setattr(ctr, "FORMAT_VERSION", (2, 0))
+    with pytest.raises(UnsupportedVersionError, match="needs format version 2.1.*up to 2.0"):
+        ctr.parse_container(data)
+
+
+def test_with_placement_repacks_and_undoing_the_edit_restores_the_bytes():
+    original = ctr.parse_container(ctr.build_container(METADATA, b"graph"))
+    cropped = original.with_placement(original.placement.crop((5, 6, 105, 56)))
+    assert (cropped.metadata.width, cropped.metadata.height) == (100, 50)
+    assert cropped.size == len(cropped.to_bytes())
+    assert ctr.parse_container(cropped.to_bytes()).placement == cropped.placement
+    joined = b"".join(s.payload[structs.SEGMENT_HEADER_SIZE :] for s in cropped.segments())
+    assert joined == cropped.to_bytes()
+    flipped = original.placement.transpose(0).transpose(0)
+    assert original.with_placement(flipped).to_bytes() == ctr.build_container(METADATA, b"graph")
+
+
+def test_with_placement_refuses_another_source():
+    original = ctr.parse_container(ctr.build_container(METADATA, b"graph"))
+    with pytest.raises(ContainerError, match="fitted on"):
+        original.with_placement(Placement.identity((10, 10)))
+
+
+def test_placement_for_another_base_size_is_not_written():
+    with pytest.raises(ContainerError, match="placement describes"):
+        ctr.build_container(METADATA, b"graph", SOURCE.crop((0, 0, 10, 10)))
+
+
+def _record_patched(offset: int, value: bytes) -> bytes:
+    body = bytearray(_placed(SOURCE.crop((1, 2, 30, 40)))[:-4])
+    start = len(body) - structs.PLACEMENT_SIZE
+    body[start + offset : start + offset + len(value)] = value
+    return _with_crc(bytes(body))
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "message"),
+    [
+        (0, struct.pack(">I", 0), "source_width is 0"),
+        (4, struct.pack(">I", 70_000), "source_height is 70000"),
+        (8, struct.pack(">d", float("nan")), "entry a is nan"),
+        (16, struct.pack(">d", 2.0**16 + 1), "entry b is"),
+        (24, struct.pack(">d", float("inf")), "entry c is inf"),
+        (48, struct.pack(">d", -(2.0**33)), "entry f is"),
+    ],
+)
+def test_placement_values_out_of_bounds_are_rejected(offset, value, message):
+    with pytest.raises(ContainerError, match=message):
+        ctr.parse_container(_record_patched(offset, value))
+
+
+def test_missing_or_extra_placement_bytes_are_rejected():
+    body = _placed(SOURCE.crop((1, 2, 30, 40)))[:-4]
+    with pytest.raises(ContainerError, match="too few for its 56-byte placement record"):
+        ctr.parse_container(_with_crc(body[:-8]))
+    with pytest.raises(ContainerError, match="3 unexpected bytes"):
+        ctr.parse_container(_with_crc(body + b"xyz"))
+
+
+def test_out_of_bounds_placement_is_not_written():
+    huge = SOURCE.affine((10, 10), (1e6, 0.0, 0.0, 0.0, 1.0, 0.0))
+    with pytest.raises(ContainerError, match="entry a"):
+        _placed(huge)
+
+
+WRITTEN = sorted(
+    folder for folder in (Path(__file__).resolve().parents[1] / "conformance" / "vectors").glob("valid-*")
+    if '"writer_checks": true' in (folder / "case.json").read_text()
+)
+
+
+@pytest.mark.parametrize("folder", WRITTEN, ids=lambda folder: folder.name)
+def test_files_without_a_placement_are_written_as_before_byte_for_byte(folder):
+    """Spec §5.2 [CON-46]: the 2.0 writer's stored containers come out of this writer unchanged."""
+    from gainmap_format.jpeg import parse_jpeg
+
+    stored = ctr.from_layout(parse_jpeg((folder / "input.jpg").read_bytes()))
+    parsed = ctr.parse_container(stored)
+    assert parsed.placement.is_identity and stored[4:8] == b"\x01\x00\x02\x00"
+    assert ctr.build_container(parsed.metadata, parsed.graph) == stored
+    assert parsed.to_bytes() == stored

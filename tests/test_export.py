@@ -124,3 +124,10 @@ def test_avif_without_its_extra_is_refused_before_any_work(monkeypatch, encoded)
         export(encoded.jpeg, "avif")
     with pytest.raises(InputError, match="'avif' extra"):
         export_module.encode_avif(np.zeros((2, 2, 3), np.float32))
+
+
+def test_a_gainmlp_rendition_without_its_pq_is_the_same_light(encoded):
+    full, linear_only = render_any(encoded.jpeg), render_any(encoded.jpeg, with_pq=False)
+    assert linear_only.decoded_pq is None and np.array_equal(linear_only.relative, full.relative)
+    # pq() then encodes the linear light again, with numpy's powers rather than the kernel's.
+    assert np.allclose(linear_only.pq(), full.pq(), atol=1e-5)

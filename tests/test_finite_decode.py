@@ -18,6 +18,7 @@ import pytest
 from conformance import reference_decoder as rd
 from gainmap_format import codec, native
 from gainmap_format import container as ctr
+from gainmap_format.geometry import Placement
 from gainmap_format.graph import build_graph
 from gainmap_format.jpeg import parse_jpeg, replace_segments
 from gainmap_format.network import MlpWeights, parameter_shapes
@@ -151,3 +152,33 @@ def test_the_issues_container_is_rejected_not_decoded_to_infinity():
             codec.decode(tampered, engine=engine)
     with pytest.raises(rd.RejectedError, match=r"\[CON-41\]"):
         rd.decode(tampered)
+
+
+def placed_file(metadata: ctr.GainMapMetadata, weights: MlpWeights, placement: Placement) -> bytes:
+    """The base carrying a container with a placement record (spec §4.7)."""
+    container = ctr.build_container(metadata, build_graph(weights, metadata.activation), placement)
+    return replace_segments(parse_jpeg(BASE), ctr.to_segments(container), ctr.is_our_segment).to_bytes()
+
+
+SCALE, SHIFT = ctr.MAX_PLACEMENT_SCALE, ctr.MAX_PLACEMENT_SHIFT
+EXTREME_PLACEMENTS = {
+    "largest-scales": ((65_535, 65_535), (SCALE, -SCALE, SHIFT, -SCALE, SCALE, -SHIFT)),
+    "largest-shifts-1x1": ((1, 1), (0.0, 0.0, -SHIFT, 0.0, 0.0, SHIFT)),
+    "singular": ((3, 65_535), (SCALE, SCALE, 0.0, SCALE, SCALE, 0.0)),
+    "tiny-steps": ((2, 2), (2.0**-40, 0.0, 1.0, 0.0, -(2.0**-40), 1.0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTREME_PLACEMENTS))
+def test_placements_at_their_bounds_decode_to_finite_samples_that_agree(name):
+    """Spec §4.7: within the bounds no coordinate is non-finite, so [RES-21] holds with a placement."""
+    source, matrix = EXTREME_PLACEMENTS[name]
+    placement = Placement(source, (WIDTH, HEIGHT), matrix)
+    ctr.check_placement(placement)
+    data = placed_file(_metadata("gamma", "sine"), parameters("fitted"), placement)
+    reference = rd.decode(data)
+    assert np.all(np.isfinite(reference))
+    for engine in ENGINES:
+        decoded = codec.decode(data, engine=engine)
+        assert_finite(decoded, f"{engine}: {name}")
+        assert np.abs(decoded.pq - reference).max() <= AGREEMENT, f"{engine}: {name}"

@@ -39,11 +39,13 @@ from PIL import Image, JpegImagePlugin
 
 import pillow_plugin
 from conformance import reference_decoder as rd
-from gainmap_format import codec, standard, structs
+from gainmap_format import codec, convert, standard, structs
 from gainmap_format import container as ctr
+from gainmap_format.codec import EncodeOptions
 from gainmap_format.errors import ContainerError, GainmapError, GraphContractError, JpegError, StandardGainMapError
 from gainmap_format.graph import check_graph
 from gainmap_format.jpeg import APP0, JpegLayout, Segment, parse_jpeg, replace_segments
+from gainmap_format.options import FitOptions
 from tests.conftest import SHARED_DATA, jpeg_bytes
 from tests.test_hostile_metadata import apple_file, declared_file, ultrahdr_file, values_packet
 
@@ -432,6 +434,42 @@ def opens_like_pillow(data: bytes) -> None:
 @given(mutated_standard_files())
 def test_plugin_opens_mutated_standard_files(data):
     opens_like_pillow(data)
+
+
+#: Converting fits a network; a few steps exercise every stage of the path at fuzzing speed. The
+#: fitting module is imported now, before any example's clock starts.
+importlib.import_module("gainmap_format.fitting")
+CONVERT_OPTIONS = EncodeOptions(fit=FitOptions(iterations=2, batch_size=256))
+
+
+def converts_or_refuses(data: bytes, to: convert.Target) -> None:
+    """``convert`` of a damaged file gives a gain-map file its readers read, or a documented error.
+
+    Files whose base is over 2 MP are left to the long run, as for the standard reader.
+    """
+    found = bounded(lambda: standard.find_gain_map(data), (JpegError, StandardGainMapError))
+    if found is None or found.base_size[0] * found.base_size[1] > 1 << 21:
+        return
+    result = bounded(lambda: convert.convert(data, to=to, options=CONVERT_OPTIONS), memory=256 << 20)
+    if isinstance(result, convert.ConvertResult):
+        if to == "iso":
+            assert standard.find_gain_map(result.jpeg) is not None
+        else:
+            assert codec.decode(result.jpeg).linear().shape == (found.base_size[1], found.base_size[0], 3)
+
+
+@pytest.mark.filterwarnings("ignore:Truncated File Read")
+@QUICK
+@given(mutated_standard_files())
+def test_convert_to_iso_mutated_files(data):
+    converts_or_refuses(data, "iso")
+
+
+@pytest.mark.filterwarnings("ignore:Truncated File Read")
+@settings(QUICK, max_examples=40)
+@given(mutated_standard_files())
+def test_convert_to_gainmlp_mutated_files(data):
+    converts_or_refuses(data, "gainmlp")
 
 
 # ---- hostile metadata (issue 10): the escapes the audit found, as targets of their own ----

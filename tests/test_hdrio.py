@@ -787,3 +787,24 @@ def test_hdr_image_checks_its_pixels():
         hdrio.HdrImage(np.ones((2, 2, 3)), chromaticities, None, "exr")  # float64
     with pytest.raises(InputError):
         hdrio.HdrImage(np.full((2, 2, 3), np.inf, np.float32), chromaticities, None, "exr")
+
+
+def test_exr_channels_of_mixed_types_are_read_one_by_one(tmp_path):
+    # The binding cannot interleave HALF with FLOAT channels; the reader reads them separately.
+    rng = np.random.default_rng(11)
+    planes = {"R": rng.random((5, 6)).astype(np.float16), "G": rng.random((5, 6)).astype(np.float32),
+              "B": rng.random((5, 6)).astype(np.float16)}
+    path = tmp_path / "mixed.exr"
+    OpenEXR.File({"type": OpenEXR.scanlineimage}, dict(planes)).write(str(path))
+    np.testing.assert_array_equal(hdrio.read_hdr(path).pixels, np.stack([planes[c] for c in "RGB"], -1))
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_exr_writes_float64_pixels_clipped_to_the_channel_type(tmp_path, half):
+    dtype = np.float16 if half else np.float32
+    limit = float(np.finfo(dtype).max)
+    pixels = np.array([[[1e300, -1e300, 0.1]], [[2.5, -3.0, 7.0]]])
+    path = tmp_path / "wide.exr"
+    hdrio.write_exr(path, pixels, chromaticities=hdrio.REC709_CHROMATICITIES, white_luminance=None, half=half)
+    expected = np.clip(pixels, -limit, limit).astype(dtype).astype(np.float32)
+    np.testing.assert_array_equal(hdrio.read_hdr(path).pixels, expected)

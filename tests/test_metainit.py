@@ -77,7 +77,7 @@ def test_reptile_step_moves_toward_the_adapted_weights():
 def test_average_method_averages_one_fit_per_image_from_a_shared_start():
     result = meta_initialise(TINY)
     images = noise_images(TINY)
-    start = random_weights(TINY, images[0])
+    start = random_weights(TINY)
     fits = [_fit(inputs, fit_options(TINY, TINY.steps, derived_seed(TINY.seed, 1, i)), start)
             for i, inputs in enumerate(images)]
     _assert_weights_equal(result.weights, average_weights([f.weights for f in fits]), rtol=1e-5, atol=1e-6)
@@ -89,7 +89,7 @@ def test_reptile_moves_the_meta_weights_toward_each_inner_fit():
                               step_size=0.5, device="cpu")
     assert options.rounds == 1 and reptile_order(options) == [0]
     (inputs,) = noise_images(options)
-    start = random_weights(options, inputs)
+    start = random_weights(options)
     inner = _fit(inputs, fit_options(options, 10, derived_seed(options.seed, 2, 0)), start).weights
     result = meta_initialise(options)
     _assert_weights_equal(result.weights, reptile_step(start, inner, 0.5), rtol=1e-5, atol=1e-6)

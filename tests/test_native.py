@@ -130,12 +130,29 @@ def _probe_build(tmp_path, environment):
     return np.load(output)
 
 
-def test_baseline_build_can_be_forced_and_agrees_with_the_default(tmp_path):
+def test_older_builds_can_be_forced_and_agree_with_the_default(tmp_path):
     baseline = _probe_build(tmp_path, {"GAINMAP_KERNEL": "baseline"})
+    avx2 = _probe_build(tmp_path, {"GAINMAP_KERNEL": "x86-64-v3"})
     default = _probe_build(tmp_path, {})
     assert str(baseline["variant"]) == "baseline"
-    assert str(default["variant"]) in ("baseline", "x86-64-v3")
+    assert str(default["variant"]) in ("baseline", "x86-64-v3", "x86-64-v4")
+    # Asking for the AVX2 build gives it wherever the CPU runs a build at least that new.
+    expected = "baseline" if str(default["variant"]) == "baseline" else "x86-64-v3"
+    assert str(avx2["variant"]) == expected
     # The builds differ in FMA contraction and vector width only: float32 rounding, not results.
-    for name in ("pq", "absolute", "W2"):
-        np.testing.assert_allclose(baseline[name], default[name], rtol=1e-4, atol=1e-6)
-    assert float(baseline["loss"]) == pytest.approx(float(default["loss"]), rel=1e-5)
+    for build in (avx2, default):
+        for name in ("pq", "absolute", "W2"):
+            np.testing.assert_allclose(baseline[name], build[name], rtol=1e-4, atol=1e-6)
+        assert float(baseline["loss"]) == pytest.approx(float(build["loss"]), rel=1e-5)
+
+
+def test_missing_kernels_warn_once_with_what_they_cost(monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(native, "_kernels", None)
+    monkeypatch.setattr(native, "_warned_missing", False)
+    with pytest.warns(native.NoKernelsWarning, match=r"torch \(about 6x slower\).*ONNX Runtime \(about 4x slower\)"):
+        assert not native.available()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not native.available() and native.variant() is None

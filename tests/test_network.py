@@ -49,3 +49,29 @@ def test_table_forward_equals_the_120_wide_product(activation):
             hidden = network.activate(features @ first + weights.b1, activation)
             hidden = network.activate(hidden @ weights.W2 + weights.b2, activation)
             assert np.allclose(out[y, x], hidden @ weights.W3 + weights.b3, atol=1e-5)
+
+
+def test_doubling_encoding_agrees_with_the_direct_one_to_a_binary32_rounding():
+    """Spec §6.1 [NET-7] note: another binary64 evaluation order may differ by one binary32 rounding."""
+    values = np.concatenate([np.random.default_rng(7).uniform(-1, 1, 200_000), [-1.0, 0.0, 1.0, 0.5, -0.25]])
+    direct = network.positional_encoding(values)
+    doubled = network.doubling_encoding(values)
+    assert doubled.shape == direct.shape and doubled.dtype == np.float32
+    # One binary32 ulp of each value; near a zero of the sine, the binary64 phase's own rounding (1e-12).
+    assert np.all(np.abs(doubled - direct) <= np.spacing(np.abs(direct)) + 1e-12)
+    assert np.count_nonzero(doubled != direct) <= values.size * 24 // 10_000
+    out = np.zeros((24, values.size), np.float32).T
+    assert network.doubling_encoding(values, out=out) is out and np.array_equal(out, doubled)
+
+
+@pytest.mark.parametrize(("positions", "count", "expected"), [
+    ([0.5, 10.5, 5.5], 11, [-1.0, 1.0, 0.0]),
+    ([-3.0, 0.0, 0.25, 11.0, 1e9], 11, [-1.0, -1.0, -1.0, 1.0, 1.0]),
+    ([0.5, 7.3, -2.0], 1, [0.0, 0.0, 0.0]),
+])
+def test_source_coordinates_clamp_to_the_edge_pixel_centres(positions, count, expected):
+    assert np.allclose(network.source_coordinates(np.array(positions), count), expected, atol=1e-15)
+
+
+def test_source_coordinates_of_pixel_centres_are_the_fit_coordinates():
+    assert np.allclose(network.source_coordinates(np.arange(37) + 0.5, 37), network.coordinates(37), atol=1e-15)

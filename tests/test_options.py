@@ -131,7 +131,7 @@ def test_tone_map_options_are_checked_when_made(options, message):
 
 def test_tone_map_defaults_and_exposure_is_stored_as_a_float():
     options = EncodeOptions(exposure=np.float32(-1.5))
-    assert options.tone_map == "bt2390" and options.exposure == -1.5 and type(options.exposure) is float
+    assert options.tone_map == "reinhard" and options.exposure == -1.5 and type(options.exposure) is float
     assert EncodeOptions(tone_map="paper", exposure=-16).exposure == -16.0
 
 

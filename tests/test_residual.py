@@ -71,3 +71,36 @@ def test_weighted_residual_endpoints_and_log_linearity(kind):
     e = 1 / 64
     halfway = np.log(at[0.5] + e)
     assert np.allclose(halfway, (np.log(sdr + e) + np.log(hdr + e)) / 2, atol=1e-4)
+
+
+@pytest.mark.parametrize("transfer", ["srgb", "gamma2.4"])
+@pytest.mark.parametrize("primaries", ["bt709", "display-p3", "bt2020"])
+def test_sdr_to_pq_looks_up_what_the_eotf_computes(transfer, primaries):
+    from gainmap_format.colour import convert_primaries, transfer_decode
+
+    code = np.random.default_rng(4).integers(0, 256, (17, 19, 3), dtype=np.uint8)
+    code.reshape(-1)[:256] = np.arange(256)  # every level at least once
+    linear = transfer_decode(code.astype(np.float32) / 255.0, transfer)
+    bt2020 = convert_primaries(linear, PRIMARIES[primaries], PRIMARIES["bt2020"])
+    expected = pq_encode(np.clip(bt2020, 0.0, None) * 100.0)
+    np.testing.assert_array_equal(residual.sdr_to_pq(code, transfer, primaries), expected.astype(np.float32))
+
+
+def test_normalisation_of_levels_is_that_of_the_looked_up_image():
+    code = np.random.default_rng(5).integers(3, 250, (64, 48, 3), dtype=np.uint8)
+    looked_up = residual.CODE_VALUES[code]
+    assert residual.Normalisation.of_levels(code, residual.CODE_VALUES) == residual.Normalisation.of(looked_up)
+    flat = np.full((2, 2, 3), 7, np.uint8)
+    assert residual.Normalisation.of_levels(flat, residual.CODE_VALUES).range == pytest.approx(1e-6)
+
+
+@pytest.mark.parametrize("kind", ["gamma", "gain"])
+def test_residual_in_float32_is_within_1e7_of_float64(kind):
+    rng = np.random.default_rng(6)
+    hdr = rng.random((50, 40, 3), dtype=np.float32)
+    sdr = rng.random((50, 40, 3), dtype=np.float32) * np.float32(0.52)
+    h, s = hdr.astype(np.float64) + residual.EPSILON, sdr.astype(np.float64) + residual.EPSILON
+    exact = np.log(h) / np.log(s) if kind == "gamma" else h / s
+    f = residual.residual_map(hdr, sdr, kind)
+    assert f.dtype == np.float32
+    np.testing.assert_allclose(f, exact, rtol=4e-7, atol=1e-7)

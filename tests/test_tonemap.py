@@ -56,45 +56,82 @@ def test_eetf_keeps_light_below_its_knee_and_ends_at_white():
     assert np.array_equal(tonemap.bt2390_eetf(values, peak=0.8), np.clip(values, 0.0, 1.0))
 
 
-def test_reference_white_lands_at_sdr_white_and_grey_at_18_percent():
+def test_reinhard_curve_keeps_shadows_puts_its_unit_near_half_and_ends_at_white():
+    values = np.linspace(0.0, 8.0, 801, dtype=np.float32)
+    out = tonemap.extended_reinhard(values, peak=8.0)
+    assert out.dtype == np.float32 and out[0] == 0.0 and out[-1] == pytest.approx(1.0, abs=1e-6)
+    assert np.all(np.diff(out) > 0)
+    assert out[1] == pytest.approx(values[1], rel=0.011)  # slope 1 at black: shadows keep their light
+    assert out[100] == pytest.approx(0.5 * (1 + 1 / 64), rel=1e-6)
+    assert np.array_equal(tonemap.extended_reinhard(np.array([9.0, 20.0]), peak=8.0), [1.0, 1.0])
+
+
+def _light(code: np.ndarray) -> np.ndarray:
+    """Linear light of sRGB code values, float64."""
+    return srgb_decode(code.astype(np.float64) / 255.0)
+
+
+def test_bt2390_puts_reference_white_at_sdr_white_and_keeps_grey():
     grey_ramp = np.repeat(np.array([0.0, 0.18 * WHITE, WHITE])[:, None], 3, axis=1)
-    for name in ("bt2390", "reinhard"):
-        code = tonemap.render_sdr(_pq_pixels(grey_ramp), name)
-        if name == "bt2390":
-            assert code[0, :, 1].tolist() == [0, round(255 * (1.055 * 0.18 ** (1 / 2.4) - 0.055)), 255]
-        assert np.all(code[0, :, 0] == code[0, :, 1]) and np.all(code[0, :, 1] == code[0, :, 2])
+    code = tonemap.render_sdr(_pq_pixels(grey_ramp), "bt2390")
+    assert code[0, :, 1].tolist() == [0, round(255 * (1.055 * 0.18 ** (1 / 2.4) - 0.055)), 255]
+    assert np.all(code[0, :, 0] == code[0, :, 1]) and np.all(code[0, :, 1] == code[0, :, 2])
 
 
-def test_exposure_shifts_the_light_before_the_map():
-    grey = _pq_pixels([[0.05 * WHITE] * 3])
-    brighter = srgb_decode(tonemap.render_sdr(grey, exposure=1.0)[0, 0, 0] / 255.0)
-    plain = srgb_decode(tonemap.render_sdr(grey)[0, 0, 0] / 255.0)
+def test_reinhard_maps_grey_through_its_curve_and_the_peak_to_white():
+    unit = tonemap.REINHARD_UNIT_LUMINANCE
+    levels = np.array([0.0, 0.18 * WHITE, WHITE, 8 * WHITE])
+    code = tonemap.render_sdr(_pq_pixels(np.repeat(levels[:, None], 3, axis=1)))
+    expected = tonemap.extended_reinhard(levels / unit, 8 * WHITE / unit)
+    assert np.allclose(_light(code[0, :, 1]), expected, atol=0.004)
+    assert code[0, -1].tolist() == [255, 255, 255]
+    assert np.all(code[0, :, 0] == code[0, :, 1]) and np.all(code[0, :, 1] == code[0, :, 2])
+
+
+@pytest.mark.parametrize("name", ["reinhard", "bt2390"])
+def test_exposure_is_the_same_as_brighter_hdr(name):
+    rng = np.random.default_rng(2)
+    luminance = rng.uniform(0, 3 * WHITE, (4, 5, 3))
+    shifted = tonemap.render_sdr(_pq_pixels(luminance).reshape(4, 5, 3), name, exposure=1.0)
+    brighter = tonemap.render_sdr(_pq_pixels(2 * luminance).reshape(4, 5, 3), name)
+    assert np.max(np.abs(shifted.astype(int) - brighter)) <= 1
+
+
+def test_bt2390_exposure_below_the_knee_doubles_the_light():
+    pixels = _pq_pixels([[0.05 * WHITE] * 3, [4 * WHITE] * 3])
+    brighter = _light(tonemap.render_sdr(pixels, "bt2390", exposure=1.0)[0, 0, 0])
+    plain = _light(tonemap.render_sdr(pixels, "bt2390")[0, 0, 0])
     assert brighter / plain == pytest.approx(2.0, rel=0.03)
 
 
-def test_highlights_keep_their_hue_and_nothing_clips():
+@pytest.mark.parametrize("name", ["reinhard", "bt2390"])
+def test_highlights_keep_their_hue_and_nothing_clips(name):
     # An orange highlight at twice reference white, beside a peak that sets the roll-off.
     orange = np.array([2.0, 1.0, 0.25]) * WHITE
-    code = tonemap.render_sdr(_pq_pixels([orange, [8 * WHITE] * 3]))
-    shown = srgb_decode(code[0, 0] / 255.0)
+    code = tonemap.render_sdr(_pq_pixels([orange, [8 * WHITE] * 3]), name)
+    shown = _light(code[0, 0])
     expected = convert_primaries(orange, PRIMARIES["bt2020"], PRIMARIES["bt709"])
     assert np.allclose(shown / shown.max(), expected / expected.max(), atol=0.02)
     assert code[0, 0].max() < 255 and code[0, 1].tolist() == [255, 255, 255]
 
 
-@pytest.mark.parametrize("name", ["bt2390", "reinhard"])
+@pytest.mark.parametrize("name", ["reinhard", "bt2390"])
 def test_colours_outside_the_base_primaries_are_mixed_with_grey_of_their_luminance(name):
-    # BT.2020's green primary, at a tenth of reference white: no BT.709 colour is that green.
+    # BT.2020's green primary, at a tenth of reference white (no BT.709 colour is that green),
+    # beside a white at four times reference white that sets the roll-off.
     green = np.array([0.0, 0.1, 0.0]) * WHITE
-    code = tonemap.render_sdr(_pq_pixels([green]), name)
-    shown = _shown(code[0, 0].astype(np.float64))
-    weights = luminance_weights(PRIMARIES["bt2020"])
-    # Green stays the largest channel, the most negative one lands on 0 and luminance is kept
-    # (the EETF keeps light below its knee; Reinhard's curve is the only change of luminance).
+    code = tonemap.render_sdr(_pq_pixels([green, [4 * WHITE] * 3]), name)
+    bt709 = convert_primaries(green, PRIMARIES["bt2020"], PRIMARIES["bt709"]).astype(np.float64)
+    luminance = 0.1 * WHITE * luminance_weights(PRIMARIES["bt2020"])[1]
+    # The mix of the colour and its grey whose lowest channel is 0: same luminance, same hue.
+    mixed = luminance + (bt709 - luminance) * luminance / (luminance - bt709.min())
+    shown = _light(code[0, 0])
     assert code[0, 0, 1] > code[0, 0, 2] > code[0, 0, 0] == 0
-    luminance = np.array(0.1 * weights[1])
-    kept = tonemap.extended_reinhard(luminance, float(luminance)) if name == "reinhard" else luminance
-    assert shown @ weights == pytest.approx(kept, rel=0.05)
+    assert np.allclose(shown / shown.max(), mixed / mixed.max(), atol=0.01)
+    unit = tonemap.REINHARD_UNIT_LUMINANCE if name == "reinhard" else WHITE
+    norm = np.array(mixed.max() / unit)
+    kept = tonemap.extended_reinhard(norm, 4 * WHITE / unit) if name == "reinhard" else norm
+    assert shown.max() == pytest.approx(float(kept), rel=0.03)
 
 
 def test_display_p3_base_keeps_more_of_a_saturated_colour():
@@ -131,6 +168,7 @@ def test_default_sdr_is_the_papers_rendition():
     expected = tonemap.render_sdr(hdr_pq, "paper", transfer="gamma2.4", primaries="bt709")
     assert np.array_equal(tonemap.default_sdr(hdr_pq), expected)
     assert not np.array_equal(tonemap.render_sdr(hdr_pq), expected)
+    assert tonemap.DEFAULT_TONE_MAP == "reinhard"
 
 
 def test_cap_peak_rolls_off_only_what_exceeds_it_and_keeps_hue():

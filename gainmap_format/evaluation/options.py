@@ -46,7 +46,7 @@ class BenchOptions:
         max_megapixels: larger images are shrunk to this; None keeps every size.
         base_quality: JPEG quality (4:4:4) of the bases this library encodes.
         seed: seeds every fit.
-        device: torch device for the fits: "auto", "cpu" or "cuda".
+        device: device for the fits: "auto", "cpu" or "cuda" (``FitOptions.device``).
         vdp: add ColorVideoVDP's JOD when it can be imported.
         keep_files: also write every method's file under the report folder.
     """

@@ -1,4 +1,4 @@
-"""Meta-initialisation: initial weights learned from chromatic noise (needs torch).
+"""Meta-initialisation: initial weights learned from chromatic noise.
 
 Two methods, both over the same set of chromatic-noise images (:mod:`.noise`), each prepared
 exactly as ``codec.encode`` prepares a photograph:
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib.metadata
 import platform
 import subprocess
 import time
@@ -30,7 +31,7 @@ import numpy as np
 
 from ..codec import FitInputs
 from ..errors import InputError
-from ..fitting import FitOptions, FitResult, ProgressCallback, fit
+from ..fitting import FitOptions, FitResult, ProgressCallback, fit, random_initial_weights
 from ..initweights import initial_weights_name
 from ..network import PARAMETER_NAMES, MlpWeights
 from ..registries import HIDDEN_WIDTHS, RESIDUAL_CODES, Activation, ResidualKind
@@ -120,7 +121,7 @@ class MetaInitResult:
         weights: the meta-initialised weights, float32.
         losses: the last-step loss of every inner fit, in order.
         seconds: wall time, noise generation included.
-        device: the torch device the fits ran on.
+        device: the device the fits ran on: "cpu" or "cuda".
     """
 
     weights: MlpWeights
@@ -196,9 +197,9 @@ def _fit(
     return fit(inputs.code, inputs.target, norm.mean, norm.range, options, init=init, progress=progress)
 
 
-def random_weights(options: MetaInitOptions, inputs: FitInputs) -> MlpWeights:
-    """The seeded random initialisation every method starts from (a fit of zero steps)."""
-    return _fit(inputs, fit_options(options, 0, options.seed), None, None).weights
+def random_weights(options: MetaInitOptions) -> MlpWeights:
+    """The seeded random initialisation every method starts from: a fit's, of ``options.seed``."""
+    return random_initial_weights(options.hidden_width, options.seed)
 
 
 def _offset(progress: ProgressCallback | None, done: int, total: int) -> ProgressCallback | None:
@@ -262,7 +263,7 @@ def meta_initialise(options: MetaInitOptions, progress: ProgressCallback | None 
     start = time.perf_counter()
     images = noise_images(options)
     method = _average if options.method == "average" else _reptile
-    weights, results = method(options, images, random_weights(options, images[0]), progress)
+    weights, results = method(options, images, random_weights(options), progress)
     losses = tuple(r.loss for r in results)
     return MetaInitResult(weights, losses, time.perf_counter() - start, results[-1].device)
 
@@ -280,12 +281,18 @@ def _git(*args: str) -> str | None:
 
 
 def _versions() -> dict[str, str]:
-    import torch
-
     from .. import __version__
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+    return {"python": platform.python_version(), "numpy": np.__version__, "torch": _installed_version("torch"),
             "gainmap_format": __version__}
+
+
+def _installed_version(distribution: str) -> str:
+    """An installed distribution's version, read without importing it; "not installed" without it."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def provenance(options: MetaInitOptions, result: MetaInitResult, command: str) -> dict[str, object]:

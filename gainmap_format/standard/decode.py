@@ -24,7 +24,7 @@ from .. import structs
 from ..colour import srgb_decode
 from ..errors import JpegError, StandardGainMapError
 from ..jpeg import JpegLayout, check_decodable
-from ..limits import check_pixel_count, memory_guard
+from ..limits import check_pixel_count, map_rows, memory_guard
 from .binary import parse_struct
 
 #: Entries of the sRGB EOTF table for code values that the reference decode leaves between
@@ -119,8 +119,17 @@ def base_linear(data: bytes) -> np.ndarray:
     _check_decodable(data, where)
     with memory_guard(where):
         codes = _base_codes(data, where)
-        linear: np.ndarray = _srgb_table(256 if codes.dtype == np.uint8 else _FINE_CODES)[codes]
-        return linear
+        if isinstance(codes, tuple):
+            luma, chroma = codes
+            return map_rows(_ycbcr_to_linear, np.empty((*luma.shape, 3), np.float32), luma, chroma)
+        table = _srgb_table(256)
+        return map_rows(table.take, np.empty(codes.shape, np.float32), codes)
+
+
+def _ycbcr_to_linear(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """float32 (rows, W, 3) linear light of Y'CbCr rows, through codes of :data:`_FINE_CODES` steps."""
+    linear: np.ndarray = _srgb_table(_FINE_CODES).take(_ycbcr_to_codes(luma, chroma))
+    return linear
 
 
 @functools.cache
@@ -129,7 +138,7 @@ def _srgb_table(entries: int) -> np.ndarray:
     return srgb_decode(np.linspace(0.0, 1.0, entries)).astype(np.float32)
 
 
-def _base_codes(data: bytes, where: str) -> np.ndarray:
+def _base_codes(data: bytes, where: str) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The primary image's R'G'B' code values (H, W, 3), decoded as libultrahdr decodes them.
 
     libultrahdr, the reference decoder, reads a 4:2:0 base as 8-bit Y'CbCr, repeats each chroma
@@ -144,7 +153,9 @@ def _base_codes(data: bytes, where: str) -> np.ndarray:
         where: the image's location, for messages.
 
     Returns:
-        uint16 codes of :data:`_FINE_CODES` steps for the reference's way, uint8 from Pillow.
+        For the reference's way, uint8 Y' (H, W) and Cb, Cr (H, W, 2) with each chroma sample
+        repeated over the pixels it covers, for :func:`_ycbcr_to_codes`; else Pillow's uint8
+        R'G'B' codes (H, W, 3).
     """
     try:
         with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as image:
@@ -156,7 +167,7 @@ def _base_codes(data: bytes, where: str) -> np.ndarray:
             image.draft("YCbCr", None)
             ycbcr = np.asarray(image)
             if sampling == _SAMPLING_444:
-                return _ycbcr_to_codes(ycbcr[..., 0], ycbcr[..., 1:])
+                return ycbcr[..., 0], ycbcr[..., 1:]
             luma = ycbcr[..., 0]
         with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as image:
             # Decoding at half size makes libjpeg run the chroma IDCTs at their own
@@ -169,8 +180,7 @@ def _base_codes(data: bytes, where: str) -> np.ndarray:
         raise StandardGainMapError(f"{where}: cannot decode ({exc})") from exc
     if chroma.shape[:2] != ((height + 1) // 2, (width + 1) // 2):
         return _rgb_codes(_decode_checked(data, where))
-    chroma = np.repeat(np.repeat(chroma, 2, axis=0), 2, axis=1)[:height, :width]
-    return _ycbcr_to_codes(luma, chroma)
+    return luma, np.repeat(np.repeat(chroma, 2, axis=0), 2, axis=1)[:height, :width]
 
 
 def _rgb_codes(codes: np.ndarray) -> np.ndarray:
