@@ -331,7 +331,9 @@ def test_dask_cluster_survives_a_killed_worker(masters, sequential, tmp_path):
     assert sorted(r.output for r in results) == sorted(str(i.output) for i in items)
     assert all(r.status in ("written", "skipped") for r in results), [r.problem for r in results if r.failed]
     assert {path: len(signatures) for path, signatures in seen.items()} == {str(i.output): 1 for i in items}
-    assert not list(out.rglob(".*.tmp"))
+    # SIGKILL gives the killed worker no chance to remove its temporary file, if it was writing one;
+    # at most that one is left, and never under an output's name.
+    assert len(list(out.rglob(".*.tmp"))) <= 1
     digest = batch.settings_digest(RECIPE)
     for item in items:
         comment = batch.provenance(batch.file_digest(item.source), digest)
